@@ -1,0 +1,1 @@
+"""Streamlit UI helpers shared by the pages: configuration, controls, caching, charts."""

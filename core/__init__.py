@@ -1,0 +1,1 @@
+"""Pure computation for MLP Backprop Lab: no streamlit, arrays in, arrays or DataFrames out."""

@@ -1,0 +1,164 @@
+"""The backend-agnostic training loop, steppable one mini-batch at a time for the app.
+
+``Trainer.step()`` takes one mini-batch; at the end of an epoch it evaluates on the
+validation set, appends to the history and keeps the best-on-validation weights.
+``Trainer.epochs()`` is the generator the CLI and the app iterate over.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.backends import initial_weights, make_backend
+from core.config import validate
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message says where and what to do."""
+
+
+@dataclass
+class StepResult:
+    epoch: int  # 1-based epoch this step belongs to
+    step: int  # 1-based step within the epoch
+    loss: float
+    epoch_done: bool  # True when this step finished the epoch
+
+
+class Trainer:
+    """Trains an MLP on ``data`` (a ``core.data.Dataset``) as ``config`` (a ``TrainConfig``) says.
+
+    Deterministic for a seed: the initial weights come from ``default_rng(seed)`` and the batch
+    order from ``default_rng(seed + 1)``, identical for both backends.
+    """
+
+    def __init__(self, data, config):
+        self.data, self.config = data, validate(config, data.n_features, data.n_classes)
+        dtype = np.dtype(config.dtype)
+        self.X = {s: getattr(data, f"X_{s}").astype(dtype) for s in ("train", "val", "test")}
+        self.y = {s: getattr(data, f"y_{s}").astype(np.int64) for s in ("train", "val", "test")}
+        self.init_weights = initial_weights(data.n_features, config.hidden_dims, data.n_classes, config.seed, config.dtype)
+        self.reset()
+
+    @property
+    def steps_per_epoch(self):
+        return -(-len(self.y["train"]) // self.config.batch_size)
+
+    def reset(self):
+        """Back to the same initial weights, optimizer state and batch order."""
+        c = self.config
+        self.model = make_backend(c.backend, self.data.n_features, self.data.n_classes, c, self.init_weights)
+        self.shuffle_rng = np.random.default_rng(c.seed + 1)
+        self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
+        self.order = None
+        self.rows, self.step_rows, self.grad_norm_rows = [], [], []
+        self._loss_sum = self._correct = self._seen = 0
+        self.best = {"val_accuracy": -1.0, "epoch": 0, "weights": self.init_weights}
+        self.diverged = None
+
+    @property
+    def finished(self):
+        return self.epoch >= self.config.epochs and self.step_in_epoch == 0
+
+    def step(self):
+        """One mini-batch of SGD (or the configured optimizer). Returns a ``StepResult``.
+
+        Raises ``TrainingDiverged`` when the loss is not finite; the weights then stay as they
+        were before the step and the history up to it is kept.
+        """
+        if self.diverged:
+            raise TrainingDiverged(self.diverged)
+        if self.step_in_epoch == 0:
+            self.order = self.shuffle_rng.permutation(len(self.y["train"]))
+        B = self.config.batch_size
+        idx = self.order[self.step_in_epoch * B : (self.step_in_epoch + 1) * B]
+        x, y = self.X["train"][idx], self.y["train"][idx]  # (B, D), (B,)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss, probs = self.model.train_step(x, y)
+        if not np.isfinite(loss):  # the backend skipped the update
+            self.diverged = (
+                f"Training diverged at epoch {self.epoch + 1}, step {self.step_in_epoch + 1}: "
+                f"the loss became {loss}. Lower the learning rate (now {self.config.lr:g}) and reset."
+            )
+            raise TrainingDiverged(self.diverged)
+        self.step_in_epoch += 1
+        self.global_step += 1
+        self._loss_sum += loss * len(y)
+        self._correct += int((probs.argmax(axis=1) == y).sum())
+        self._seen += len(y)
+        self.step_rows.append({"step": self.global_step, "epoch": self.epoch + 1, "loss": loss})
+        if self.config.track_grad_norms:
+            self._record_grad_norms()
+        result = StepResult(self.epoch + 1, self.step_in_epoch, loss, False)
+        if self.step_in_epoch == self.steps_per_epoch:
+            self._end_epoch()
+            result.epoch_done = True
+        return result
+
+    def _record_grad_norms(self):
+        grads = self.model.last_grads()
+        for l, (dW, _) in enumerate(grads):
+            self.grad_norm_rows.append({"step": self.global_step, "layer": l + 1, "grad_norm": float(np.linalg.norm(dW))})
+
+    def _end_epoch(self):
+        self.epoch += 1
+        self.step_in_epoch = 0
+        val_loss, val_acc = self.evaluate("val")
+        for split, loss, acc in (
+            ("train", self._loss_sum / self._seen, self._correct / self._seen),
+            ("validation", val_loss, val_acc),
+        ):
+            self.rows.append({"epoch": self.epoch, "split": split, "metric": "loss", "value": loss})
+            self.rows.append({"epoch": self.epoch, "split": split, "metric": "accuracy", "value": acc})
+        self._loss_sum = self._correct = self._seen = 0
+        if val_acc > self.best["val_accuracy"]:
+            self.best = {"val_accuracy": val_acc, "epoch": self.epoch, "weights": self.model.get_weights()}
+
+    def run_epoch(self):
+        """Steps until the current epoch ends; yields each ``StepResult``."""
+        while True:
+            result = self.step()
+            yield result
+            if result.epoch_done:
+                return
+
+    def epochs(self):
+        """Runs the remaining epochs; yields the epoch number after each one."""
+        while not self.finished:
+            for _ in self.run_epoch():
+                pass
+            yield self.epoch
+
+    def evaluate(self, split, weights=None):
+        """(mean cross-entropy, accuracy) on ``split`` ("train", "val" or "test")."""
+        if weights is not None:
+            current = self.model.get_weights()
+            self.model.set_weights(weights)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            probs = self.model.predict_proba(self.X[split])
+        if weights is not None:
+            self.model.set_weights(current)
+        y = self.y[split]
+        if len(y) == 0:
+            return float("nan"), float("nan")
+        p = np.clip(probs[np.arange(len(y)), y].astype(np.float64), 1e-300, None)
+        return float(-np.log(p).mean()), float((probs.argmax(axis=1) == y).mean())
+
+    def test_metrics(self):
+        """Loss and accuracy on the test set with the best-on-validation weights."""
+        loss, acc = self.evaluate("test", weights=self.best["weights"])
+        return {"test_loss": loss, "test_accuracy": acc, "best_epoch": self.best["epoch"],
+                "best_val_accuracy": self.best["val_accuracy"]}
+
+    def history(self):
+        """Per-epoch metrics, long form: columns epoch, split, metric, value."""
+        return pd.DataFrame(self.rows, columns=["epoch", "split", "metric", "value"])
+
+    def step_history(self):
+        """Per-step mini-batch loss: columns step, epoch, loss."""
+        return pd.DataFrame(self.step_rows, columns=["step", "epoch", "loss"])
+
+    def grad_norms(self):
+        """Per-step ‖∂L/∂W_l‖_F (when ``track_grad_norms``): columns step, layer, grad_norm."""
+        return pd.DataFrame(self.grad_norm_rows, columns=["step", "layer", "grad_norm"])

@@ -1,0 +1,6 @@
+import streamlit as st
+
+from app.controls import sidebar
+
+sidebar()
+st.title("playground")
