@@ -121,4 +121,3 @@ def config_summary(config):
         f"{label(config.dataset)} · hidden {layers} · {label(config.activation)} · {label(config.optimizer)} "
         f"lr {config.lr:g} · batch {config.batch_size} · seed {config.seed} · {label(config.backend)}"
     )
-

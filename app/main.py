@@ -19,9 +19,9 @@ st.set_page_config(
 )
 
 pages = [
-    st.Page("../pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("../pages/playground.py", title="Playground", icon="🎛️", url_path="playground"),
-    st.Page("../pages/forward.py", title="Forward pass", icon="➡️", url_path="forward"),
-    st.Page("../pages/backward.py", title="Backward pass", icon="⬅️", url_path="backward"),
+    st.Page("../pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("../pages/playground.py", title="Playground", icon=":material/tune:", url_path="playground"),
+    st.Page("../pages/forward.py", title="Forward pass", icon=":material/arrow_forward:", url_path="forward"),
+    st.Page("../pages/backward.py", title="Backward pass", icon=":material/arrow_back:", url_path="backward"),
 ]
 st.navigation(pages).run()

@@ -19,7 +19,7 @@ def _dataset(name, n_samples, noise, seed):
 def dataset_or_stop(config):
     """The configured Dataset, or an error on the page (with what to do) and ``st.stop()``."""
     try:
-        return _dataset(config.dataset, config.n_samples, config.noise, config.seed)
+        return _dataset(*config.data_key())
     except DatasetError as e:
         st.error(f"**This data set cannot be loaded.** {e}", icon="📂")
         st.info("Pick another data set in the sidebar: the toy sets and the 8×8 digits are built in.")

@@ -62,8 +62,8 @@ class AppConfig:
         )  # fmt: skip
 
     def data_key(self):
-        """What the data set depends on (toy sets: size, noise and seed)."""
-        return (self.dataset, self.n_samples, self.noise, self.seed) if self.is_toy else (self.dataset, self.seed)
+        """(name, n_samples, noise, seed): what the data set depends on (image sets: the name only)."""
+        return (self.dataset, self.n_samples, self.noise, self.seed) if self.is_toy else (self.dataset, 0, 0.0, 0)
 
 
 CHOICES = {
@@ -111,7 +111,11 @@ def from_query(params):
             values[f.name] = _parse_value(f.name, text)
         except (ValueError, OverflowError):
             default = getattr(DEFAULTS, f.name)
-            hint = f"one of {', '.join(CHOICES[f.name])}" if f.name in CHOICES else "between {} and {}".format(*UI_LIMITS[f.name])
+            hint = (
+                f"one of {', '.join(CHOICES[f.name])}"
+                if f.name in CHOICES
+                else "between {} and {}".format(*UI_LIMITS[f.name])
+            )
             notices.append(f"Ignored `{f.name}={text}` from the link (expected {hint}); using {default}.")
     return replace(DEFAULTS, **values), notices
 

@@ -101,7 +101,10 @@ class TorchBackend:
 
     def predict_proba(self, x, batch_size=4096):
         with self.torch.no_grad():
-            out = [self.torch.softmax(self.model(self._tensor(x[i : i + batch_size])), dim=1).cpu().numpy() for i in range(0, len(x), batch_size)]
+            out = [
+                self.torch.softmax(self.model(self._tensor(x[i : i + batch_size])), dim=1).cpu().numpy()
+                for i in range(0, len(x), batch_size)
+            ]
         return np.concatenate(out) if out else np.zeros((0, self.model.linears[-1].out_features))
 
     def get_weights(self):

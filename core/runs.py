@@ -34,5 +34,7 @@ def load_run(run_dir):
         metrics = json.loads((run / "metrics.json").read_text())
         history = pd.read_csv(run / "history.csv")
     except (OSError, KeyError, ValueError) as e:
-        raise ValueError(f"cannot load the run in {run}: {e}. Expected weights.npz, metrics.json and history.csv.") from e
+        raise ValueError(
+            f"cannot load the run in {run}: {e}. Expected weights.npz, metrics.json and history.csv."
+        ) from e
     return weights, metrics, history

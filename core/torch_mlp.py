@@ -86,11 +86,16 @@ class TorchMLP(nn.Module):
 
     def numpy_weights(self):
         """[(W, b), …] as NumPy copies, W: (out, in)."""
-        return [(lin.weight.detach().cpu().numpy().copy(), lin.bias.detach().cpu().numpy().copy()) for lin in self.linears]
+        return [
+            (lin.weight.detach().cpu().numpy().copy(), lin.bias.detach().cpu().numpy().copy()) for lin in self.linears
+        ]
 
     def numpy_grads(self):
         """[(dW, db), …] from the last ``backward`` as NumPy copies."""
-        return [(lin.weight.grad.detach().cpu().numpy().copy(), lin.bias.grad.detach().cpu().numpy().copy()) for lin in self.linears]
+        return [
+            (lin.weight.grad.detach().cpu().numpy().copy(), lin.bias.grad.detach().cpu().numpy().copy())
+            for lin in self.linears
+        ]
 
 
 def make_torch_optimizer(name, params, lr, weight_decay=0.0, momentum=0.9):
@@ -98,7 +103,9 @@ def make_torch_optimizer(name, params, lr, weight_decay=0.0, momentum=0.9):
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
     if name in ("momentum", "nesterov"):
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=(name == "nesterov"), weight_decay=weight_decay)
+        return torch.optim.SGD(
+            params, lr=lr, momentum=momentum, nesterov=(name == "nesterov"), weight_decay=weight_decay
+        )
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}")

@@ -11,12 +11,17 @@ import sys
 from core.config import BACKENDS, DTYPES, ConfigError, TrainConfig, validate
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump: the message says what is wrong
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
 def parse_args(argv=None):
     from core.activations import ACTIVATIONS
     from core.data import DATASETS
     from core.optim import OPTIMIZERS
 
-    p = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.splitlines()[0])
+    p = _Parser(prog="python -m core.train", description=__doc__.splitlines()[0])
     p.add_argument("--backend", choices=BACKENDS, default="numpy")
     p.add_argument("--dataset", choices=DATASETS, default="digits")
     p.add_argument("--data-dir", default="data", help="where MNIST / CIFAR-10 files are (default: data)")
@@ -71,7 +76,7 @@ def run(data, config, args):
     bar = tqdm(total=config.epochs * trainer.steps_per_epoch, unit="step", disable=args.quiet, file=sys.stderr)
     try:
         while not trainer.finished:
-            for result in trainer.run_epoch():
+            for _ in trainer.run_epoch():
                 bar.update(1)
             h = trainer.history()
             last = h[h.epoch == trainer.epoch].set_index(["split", "metric"]).value

@@ -38,7 +38,9 @@ class Trainer:
         dtype = np.dtype(config.dtype)
         self.X = {s: getattr(data, f"X_{s}").astype(dtype) for s in ("train", "val", "test")}
         self.y = {s: getattr(data, f"y_{s}").astype(np.int64) for s in ("train", "val", "test")}
-        self.init_weights = initial_weights(data.n_features, config.hidden_dims, data.n_classes, config.seed, config.dtype)
+        self.init_weights = initial_weights(
+            data.n_features, config.hidden_dims, data.n_classes, config.seed, config.dtype
+        )
         self.reset()
 
     @property
@@ -99,7 +101,9 @@ class Trainer:
     def _record_grad_norms(self):
         grads = self.model.last_grads()
         for l, (dW, _) in enumerate(grads):
-            self.grad_norm_rows.append({"step": self.global_step, "layer": l + 1, "grad_norm": float(np.linalg.norm(dW))})
+            self.grad_norm_rows.append(
+                {"step": self.global_step, "layer": l + 1, "grad_norm": float(np.linalg.norm(dW))}
+            )
 
     def _end_epoch(self):
         self.epoch += 1
@@ -148,8 +152,12 @@ class Trainer:
     def test_metrics(self):
         """Loss and accuracy on the test set with the best-on-validation weights."""
         loss, acc = self.evaluate("test", weights=self.best["weights"])
-        return {"test_loss": loss, "test_accuracy": acc, "best_epoch": self.best["epoch"],
-                "best_val_accuracy": self.best["val_accuracy"]}
+        return {
+            "test_loss": loss,
+            "test_accuracy": acc,
+            "best_epoch": self.best["epoch"],
+            "best_val_accuracy": self.best["val_accuracy"],
+        }
 
     def history(self):
         """Per-epoch metrics, long form: columns epoch, split, metric, value."""

@@ -1,6 +1,122 @@
+"""Forward pass: one sample through the current network, every z and a, the equations in numbers."""
+
+import pandas as pd
 import streamlit as st
 
-from app.controls import sidebar
+from app.charts.forward import MAX_BAR_UNITS, layer_chart, network_diagram, probs_chart, sample_plane_chart
+from app.controls import chart_height, config_summary, keep, label, sidebar
+from app.sample import sample_image, sample_picker
+from app.session import dataset_or_stop, trainer_or_stop
+from core.forward_trace import (
+    activation_latex,
+    diagram_frames,
+    diagram_layers,
+    forward_trace,
+    linear_latex,
+    loss_latex,
+    softmax_latex,
+    unit_equation,
+)
 
-sidebar()
-st.title("forward")
+config = sidebar()
+data = dataset_or_stop(config)
+trainer = trainer_or_stop(config, data)
+
+st.title("Forward pass")
+if trainer.global_step == 0:
+    shown = f"the initial weights (seed {config.seed}) — train on the Playground to see a trained net"
+else:
+    shown = f"the weights after {trainer.global_step:,} training steps (epoch {trainer.epoch}) on the Playground"
+st.caption(f"{config_summary(config)}  \nShowing {shown}.")
+if trainer.diverged:
+    st.warning(f"{trainer.diverged} The weights shown are the last ones before it diverged.", icon="💥")
+
+pick, look, result = st.columns([1, 1, 1.3], gap="large")
+with pick:
+    x, y, caption = sample_picker(data)
+trace = forward_trace(trainer.model.get_weights(), config.activation, x, y)
+names = data.class_names
+with pick:
+    st.caption(caption)
+    c1, c2 = st.columns(2)
+    c1.metric("Predicted class", names[trace.predicted], help="The class with the largest probability.")
+    c2.metric("Loss −log p(true class)", f"{trace.loss:.4g}")
+with look:
+    if data.image_shape is not None:
+        img = sample_image(data, x)
+        k = max(1, 200 // img.shape[0])  # enlarge pixel by pixel: small images stay sharp
+        st.image(img.repeat(k, axis=0).repeat(k, axis=1), caption=f"The input: {data.n_features} pixel values")
+    else:
+        points = pd.DataFrame(data.to_raw(data.X_test), columns=["x1", "x2"])
+        points["class_index"] = data.y_test
+        points["class"] = [names[c] for c in data.y_test]
+        point = pd.DataFrame(data.to_raw(x[None]), columns=["x1", "x2"])
+        st.altair_chart(sample_plane_chart(points, point, chart_height(260)), width="stretch")
+with result:
+    st.altair_chart(probs_chart(trace.probs_frame(names), chart_height(260)), width="stretch")
+if not trace.is_finite:
+    st.error("Some numbers of this network are not finite (NaN or ∞): the weights or activations blew up. "
+             "Lower the learning rate on the Playground and reset the run.", icon="⚠️")  # fmt: skip
+
+net_box = st.container()  # filled once the unit to highlight is chosen
+st.subheader("Follow one unit")
+L = trace.n_layers
+keep("w_fwd_layer", 1)
+keep("w_fwd_unit", 0)
+st.session_state.w_fwd_layer = min(max(int(st.session_state.w_fwd_layer), 1), L)  # fewer layers now
+choose, equations = st.columns([1, 4], gap="large")
+layer = choose.selectbox("Layer", range(1, L + 1), format_func=trace.layer_name, key="w_fwd_layer")
+H = trace.widths[layer]
+st.session_state.w_fwd_unit = min(max(int(st.session_state.w_fwd_unit), 0), H - 1)
+unit = choose.number_input(f"Unit j (0 to {H - 1})", 0, H - 1, step=1, key="w_fwd_unit")
+eq = unit_equation(trace, layer, unit)
+with equations:
+    for line in linear_latex(eq):
+        st.latex(line)
+    if layer < L:
+        for line in activation_latex(eq):
+            st.latex(line)
+    else:
+        for line in softmax_latex(trace, unit):
+            st.latex(line)
+if eq.n_rest:
+    choose.caption(f"The {len(eq.terms)} largest of the {len(eq.terms) + eq.n_rest} products W·a are written out.")
+
+with net_box:
+    st.subheader("The network")
+    include_input = data.image_shape is None
+    drawn = diagram_layers(trace, include_input)
+    if drawn is None:
+        st.info("This network is too large to draw unit by unit (more than 32 units in a layer or 3,000 weights). "
+                "Here is a summary per layer instead.", icon="🔭")  # fmt: skip
+        st.dataframe(trace.summary_frame(), hide_index=True, width="stretch")
+    else:
+        nodes, edges = diagram_frames(trace, drawn, names)
+        layer_names = [trace.layer_name(l) for l in range(L + 1)]
+        chart = network_diagram(nodes, edges, layer_names, chart_height(420), selected=(layer, unit))
+        st.altair_chart(chart, width="stretch")
+        if not include_input:
+            st.caption(f"The {data.n_features} input pixels are not drawn: the first column is hidden layer 1.")
+
+st.subheader("Every layer: z = W a + b, then a = f(z)")
+units = trace.units_frame()
+wide = max(trace.widths[1:]) > MAX_BAR_UNITS
+n_cols = 1 if wide else min(3, L)
+for start in range(1, L + 1, n_cols):
+    for col, l in zip(st.columns(n_cols), range(start, min(start + n_cols, L + 1))):
+        title = f"{trace.layer_name(l)}: z and a = {label(config.activation)}(z)" if l < L else "output: logits z and p = softmax(z)"
+        col.altair_chart(layer_chart(units[units["layer"] == l], title, chart_height(220)), width="stretch")
+
+st.subheader("From logits to loss")
+for line in (*softmax_latex(trace, trace.y), loss_latex(trace)):
+    st.latex(line)
+
+with st.expander("How to read this page"):
+    st.markdown(
+        "Each layer multiplies the previous layer's outputs by its weights and adds a bias, "
+        "**z = W a + b**, then applies the activation **a = f(z)** element by element. The output "
+        "layer has no activation: its z are the *logits*, which softmax turns into probabilities "
+        "that sum to 1. The loss is **−log** of the probability given to the true class: near 0 "
+        "when the network is confident and right, large when it is confident and wrong. In the "
+        "diagram, red lines are positive weights and blue lines negative ones; thicker means larger."
+    )

@@ -1,6 +1,111 @@
+"""Playground: train an MLP live, watch the curves and the decision regions move."""
+
 import streamlit as st
 
-from app.controls import sidebar
+from app.charts.training import confusion_heatmap, decision_regions, learning_curve
+from app.controls import chart_height, config_summary, presentation_mode, sidebar
+from app.live import SPEEDS, advance, finish_epoch
+from app.sample import sample_image
+from app.session import dataset_or_stop, trainer_or_stop
+from core.evaluation import confusion_matrix, decision_grid, points_frame
 
-sidebar()
-st.title("playground")
+config = sidebar()
+data = dataset_or_stop(config)
+trainer = trainer_or_stop(config, data)
+st.session_state.setdefault("running", False)
+
+st.title("Playground")
+st.caption(f"{data.summary()} · {config_summary(config)}")
+
+c_play, c_step, c_epoch, c_reset, c_speed = st.columns([1, 1, 1, 1, 2])
+if st.session_state.running:
+    if c_play.button("⏸ Pause", width="stretch", type="primary", key="pause"):
+        st.session_state.running = False
+        st.rerun()
+elif c_play.button(
+    "▶ Play", width="stretch", type="primary", key="play", disabled=trainer.finished or bool(trainer.diverged)
+):
+    st.session_state.running = True
+    st.rerun()
+if c_step.button("Step 1 batch", width="stretch", key="step_batch", disabled=st.session_state.running):
+    advance(trainer, steps=1)
+if c_epoch.button("Step 1 epoch", width="stretch", key="step_epoch", disabled=st.session_state.running):
+    finish_epoch(trainer)
+if c_reset.button("↺ Reset", width="stretch", key="reset", help="Back to the same initial weights and batch order."):
+    trainer.reset()
+    st.session_state.running = False
+speed = (
+    "normal"
+    if presentation_mode()
+    else c_speed.select_slider(
+        "Play speed", list(SPEEDS), value="normal", key="speed", help="Epochs trained between two redraws (toy sets)."
+    )
+)
+show_test = data.image_shape is None and st.toggle("Show test points", value=False, key="show_test")
+
+
+@st.fragment(run_every=0.35 if st.session_state.running else None)
+def live_panel():
+    if st.session_state.running:
+        message = advance(trainer, epochs=SPEEDS[speed] if data.image_shape is None else 1)
+        if message or trainer.finished:  # stop the timer: a full rerun redefines this fragment
+            st.session_state.running = False
+            st.rerun()
+    if trainer.diverged:
+        st.error(trainer.diverged, icon="💥")
+    elif trainer.finished:
+        st.success(f"Finished {trainer.epoch} epochs. Raise *Epochs* in the sidebar to go on, or reset.")
+
+    h = trainer.history()
+    last = h[h.epoch == trainer.epoch].set_index(["split", "metric"]).value if len(h) else None
+    m = st.columns(4)
+    m[0].metric("Epoch", f"{trainer.epoch} / {config.epochs}", help=f"{trainer.steps_per_epoch} mini-batches per epoch")
+    m[1].metric("Steps", f"{trainer.global_step:,}")
+    m[2].metric("Train loss", f"{last['train', 'loss']:.4f}" if last is not None else "–")
+    m[3].metric("Validation accuracy", f"{last['validation', 'accuracy']:.1%}" if last is not None else "–")
+
+    left, right = st.columns([3, 2] if data.image_shape is None else [1, 1])
+    with right:
+        if len(h):
+            steps = trainer.step_history()
+            st.altair_chart(learning_curve(h, "loss", chart_height(230), steps, trainer.steps_per_epoch),
+                            width="stretch")  # fmt: skip
+            st.altair_chart(learning_curve(h, "accuracy", chart_height(230)), width="stretch")
+        else:
+            st.info("No epoch finished yet: press ▶ Play, or step one batch or one epoch.")
+    with left:
+        if data.image_shape is None:
+            grid = decision_grid(trainer.model.predict_proba, data, resolution=50 if presentation_mode() else 60)
+            points = points_frame(data, ("train", "test") if show_test else ("train",))
+            st.altair_chart(decision_regions(grid, points, data.class_names, chart_height(460)), width="stretch")
+        else:
+            image_results(trainer)
+
+
+def image_results(trainer):
+    """A grid of test images with predicted and true labels, and the confusion matrix."""
+    probs = trainer.model.predict_proba(trainer.X["test"])
+    pred = probs.argmax(axis=1)
+    n = 12 if presentation_mode() else 24
+    zoom = max(1, 64 // data.image_shape[-1])  # crisp pixels: repeat, don't interpolate
+    images = [sample_image(data, data.X_test[i]).repeat(zoom, axis=0).repeat(zoom, axis=1) for i in range(n)]
+    names = data.class_names
+    captions = [
+        f"{'✓' if pred[i] == data.y_test[i] else '✗'} {names[pred[i]]} (true {names[data.y_test[i]]})" for i in range(n)
+    ]
+    st.image(images, caption=captions, width=96 if presentation_mode() else 72, clamp=True)
+    st.altair_chart(confusion_heatmap(confusion_matrix(data.y_test, pred, names), chart_height(360)),
+                    width="stretch")  # fmt: skip
+
+
+live_panel()
+
+with st.expander("What am I looking at?", expanded=not presentation_mode()):
+    st.markdown(
+        "Each **step** takes one mini-batch: a forward pass, the loss, the backward pass, and one "
+        f"{config.optimizer.upper()} update. An **epoch** is one pass over the training set, after which the "
+        "validation accuracy is measured. The coloured background is the class the network predicts at each "
+        "point of the plane, paler where it is less sure; watch it bend around the data as training runs. "
+        "**Reset** returns to exactly the same initial weights (same seed), so a run can be replayed. "
+        "If the learning rate is too high the loss becomes NaN: the run stops and says so."
+    )

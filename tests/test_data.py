@@ -336,6 +336,14 @@ def test_cifar_python_batches(tmp_path, protocol):
     check_cifar(load_cifar10_raw(tmp_path), batches)
 
 
+def test_truncated_python_batch_names_the_file(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    write_cifar_python(folder, fake_cifar())
+    (folder / "data_batch_2").write_bytes((folder / "data_batch_2").read_bytes()[:5000])
+    with pytest.raises(DatasetError, match="data_batch_2 cannot be read"):
+        load_cifar10_raw(tmp_path)
+
+
 def test_cifar_python_batches_written_by_numpy_1(tmp_path):
     batches = fake_cifar()
     write_cifar_python(tmp_path / "cifar-10-batches-py", batches)

@@ -32,8 +32,12 @@ def test_linear_backward_matches_finite_differences():
         dW, db = layer.grads["weight"], layer.grads["bias"]
         assert dx.shape == x.shape and dW.shape == (C, D) and db.shape == (C,)
         assert rel_error(dx, eval_numerical_gradient_array(layer.forward, x, dout)) < TOL
-        assert rel_error(dW, eval_numerical_gradient_array(lambda _: layer.forward(x), layer.params["weight"], dout)) < TOL
-        assert rel_error(db, eval_numerical_gradient_array(lambda _: layer.forward(x), layer.params["bias"], dout)) < TOL
+        assert (
+            rel_error(dW, eval_numerical_gradient_array(lambda _: layer.forward(x), layer.params["weight"], dout)) < TOL
+        )
+        assert (
+            rel_error(db, eval_numerical_gradient_array(lambda _: layer.forward(x), layer.params["bias"], dout)) < TOL
+        )
 
 
 def test_linear_init_is_kaiming_and_dtype_is_kept():

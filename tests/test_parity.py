@@ -76,7 +76,9 @@ def test_fifty_steps_give_the_same_loss_curve(optimizer):
     curves = {}
     for name in ("numpy", "torch"):
         backend = make_backend(name, 10, 3, config, w0)
-        curves[name] = [backend.train_step(X[i % 4 * 16 : i % 4 * 16 + 16], y[i % 4 * 16 : i % 4 * 16 + 16])[0] for i in range(50)]
+        curves[name] = [
+            backend.train_step(X[i % 4 * 16 : i % 4 * 16 + 16], y[i % 4 * 16 : i % 4 * 16 + 16])[0] for i in range(50)
+        ]
     a, b = np.array(curves["numpy"]), np.array(curves["torch"])
     assert a[-1] < a[0]  # it learns
     assert np.max(np.abs(a - b) / np.abs(b)) < 1e-8

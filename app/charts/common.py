@@ -5,7 +5,7 @@ import numpy as np
 
 CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                 "#bcbd22", "#17becf"]  # fmt: skip
-SPLIT_COLORS = alt.Scale(domain=["train", "validation", "test"], range=["#1f77b4", "#ff7f0e", "#2ca02c"])
+SPLIT_COLORS = alt.Scale(domain=["train", "validation"], range=["#1f77b4", "#ff7f0e"])
 
 
 def diverging_scale(values, scheme="redblue"):

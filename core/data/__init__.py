@@ -41,6 +41,7 @@ DATASETS = ("digits", "moons", "circles", "spiral", "xor", "blobs", "mnist", "ci
 IMAGE_DATASETS = ("digits", "mnist", "cifar10")
 MAX_VAL_IMAGES = 5000  # MNIST / CIFAR-10 validation size: min(5000, 10% of the training files)
 DIGIT_NAMES = [str(k) for k in range(10)]
+SPLIT_SEED = 0  # image sets: one fixed split, so runs with different seeds share a test set
 
 
 def load_dataset(name: str, *, data_dir="data", n_samples=400, noise=0.1, seed=42, download=False) -> Dataset:
@@ -58,6 +59,10 @@ def load_dataset(name: str, *, data_dir="data", n_samples=400, noise=0.1, seed=4
       with the fixed means (0.491, 0.482, 0.447) and stds (0.247, 0.243, 0.262); rows are
       flattened in channel-first order (C, H, W).
 
+    ``seed`` generates and splits the toy sets. The image sets always use the split of
+    ``SPLIT_SEED``: the test set stays the same whatever seed a run trains with, so runs
+    are compared on the same images.
+
     Held-out sizes round up (ceil), as scikit-learn does. Missing MNIST / CIFAR-10 files are
     downloaded first if ``download`` is true, else DatasetError says how to get them.
 
@@ -72,18 +77,18 @@ def load_dataset(name: str, *, data_dir="data", n_samples=400, noise=0.1, seed=4
     if name == "digits":
         X, y = load_digits_raw(data_dir)  # (1797, 64), (1797,)
         n_val, n_test = held_out_size(len(y), 0.1), held_out_size(len(y), 0.2)
-        parts = [(X[i], y[i]) for i in stratified_split(y, n_val, n_test, seed=seed)]
+        parts = [(X[i], y[i]) for i in stratified_split(y, n_val, n_test, seed=SPLIT_SEED)]
         mean, std = fit_standardizer(parts[0][0] / 16.0)
         return _assemble(name, parts, DIGIT_NAMES, (8, 8), 16.0, mean, std)
     if name == "mnist":
         X_train, y_train, X_test, y_test = _raw(load_mnist_raw, download_mnist, data_dir, download)
-        parts = _hold_out_val(X_train, y_train, seed) + [(X_test, y_test)]
+        parts = _hold_out_val(X_train, y_train, SPLIT_SEED) + [(X_test, y_test)]
         X_fit = parts[0][0]  # (N_train, 28, 28) uint8
         mean, std = np.full(784, X_fit.mean() / 255.0), np.full(784, X_fit.std() / 255.0)
         return _assemble(name, parts, DIGIT_NAMES, (28, 28), 255.0, mean, std)
     if name == "cifar10":
         X_train, y_train, X_test, y_test = _raw(load_cifar10_raw, download_cifar10, data_dir, download)
-        parts = _hold_out_val(X_train, y_train, seed) + [(X_test, y_test)]
+        parts = _hold_out_val(X_train, y_train, SPLIT_SEED) + [(X_test, y_test)]
         mean, std = np.repeat(CIFAR10_MEAN, 1024), np.repeat(CIFAR10_STD, 1024)  # (3072,)
         return _assemble(name, parts, CIFAR10_CLASSES, (3, 32, 32), 255.0, mean, std)
     raise DatasetError(f"Unknown data set {name!r}; choose one of {', '.join(DATASETS)}.")

@@ -56,7 +56,7 @@ def _read_python_batch(path: Path):
     X, y = batch.get("data"), np.asarray(batch.get("labels"))
     if not isinstance(X, np.ndarray) or X.dtype != np.uint8 or X.ndim != 2 or X.shape[1] != PIXELS:
         raise DatasetError(f"{path} has no (N, 3072) uint8 array under b'data'.")
-    return X, y, path
+    return X, y
 
 
 def _read_binary_batch(path: Path):
@@ -66,7 +66,7 @@ def _read_binary_batch(path: Path):
             f"{path} is {len(raw):,} bytes, not a whole number of 3,073-byte records: it is truncated or corrupt."
         )
     records = np.frombuffer(raw, np.uint8).reshape(-1, 1 + PIXELS)  # (N, 3073)
-    return records[:, 1:].copy(), records[:, 0], path
+    return records[:, 1:].copy(), records[:, 0]
 
 
 def _load_folder(folder: Path, fmt: str):
@@ -76,7 +76,8 @@ def _load_folder(folder: Path, fmt: str):
     if missing:
         raise DatasetError(f"{folder} is incomplete: {', '.join(missing)} missing. Delete it and download again.")
     Xs, ys = [], []
-    for X, y, path in map(read, paths):
+    for path in paths:
+        X, y = read(path)
         if y.shape != (len(X),) or not np.isin(y, np.arange(10)).all():
             raise DatasetError(f"{path} does not hold {len(X):,} labels in 0..9.")
         Xs.append(X.reshape(-1, 3, 32, 32))  # (N, C, H, W), the file's channel-first layout

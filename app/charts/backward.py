@@ -1,0 +1,208 @@
+"""Charts of the Backward page: δ per layer, gradient heatmaps, NumPy vs autograd, gradient norms."""
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from app.charts.common import diverging_scale
+from core.backward_trace import pool_max_abs
+
+MAX_CELLS = 64  # heatmaps show at most 64 × 64 cells; larger matrices are pooled
+LOG_FLOOR = 1e-20  # zeros drawn here on log scales
+MAX_POINTS = 400  # steps per line in the gradient-norm charts
+LAYER_COLORS = alt.Scale(scheme="viridis")
+
+
+def layer_name(l, n_layers):
+    """'layer 2 (hidden)' or 'layer 3 (output)'."""
+    return f"layer {l} ({'output' if l == n_layers else 'hidden'})"
+
+
+def _blocks(starts, size):
+    """'3' or '8–15' for each block of a pooled axis of length ``size``."""
+    ends = [*starts[1:], size]
+    return [f"{s}" if e - s == 1 else f"{s}–{e - 1}" for s, e in zip(starts, ends)]
+
+
+def delta_frame(trace, n=0):
+    """Long form of δ for the chart: one row per layer and unit (pooled to MAX_CELLS units).
+
+    One sample: δ of sample n.  A batch: Σₙ δₙ (= ∂L/∂b^l).  ``scaled`` is δ / max|δ| of its layer.
+    """
+    rows = []
+    for l, delta in enumerate(trace.deltas, start=1):
+        v = delta[n] if len(trace.y) == 1 else delta.sum(axis=0)  # (H_l,)
+        pooled, starts, _ = pool_max_abs(v[:, None], max_rows=MAX_CELLS, max_cols=1)
+        pooled = pooled[:, 0]
+        peak = float(np.nanmax(np.abs(pooled))) if np.isfinite(pooled).any() else np.nan
+        scale = peak if np.isfinite(peak) and peak > 0 else 1.0
+        for pos, (units, value) in enumerate(zip(_blocks(starts, len(v)), pooled)):
+            rows.append({"layer": layer_name(l, trace.n_layers), "l": l, "position": pos, "units": units,
+                         "delta": value, "scaled": value / scale, "layer_max": peak})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def delta_chart(frame, height=300, pooled=False):
+    """Heatmap of δ: a row per layer (output on top), a cell per unit, colour δ / max|δ| of the layer."""
+    order = sorted(frame["layer"].unique(), key=lambda s: -int(s.split()[1]))
+    x_title = "unit j (each cell: a block of units, the largest |δ| shown)" if pooled else "unit j"
+    return (
+        alt.Chart(frame, title=alt.Title("δ = ∂L/∂z at every layer", subtitle="each row scaled by its own largest |δ|"))
+        .mark_rect()
+        .encode(
+            x=alt.X("position:O", title=x_title, axis=alt.Axis(labelExpr="datum.value % 8 == 0 ? datum.value : ''")),
+            y=alt.Y("layer:N", sort=order, title=None),
+            color=alt.Color("scaled:Q", scale=alt.Scale(scheme="redblue", domain=[-1, 1], reverse=True),
+                            title=["δ ÷ largest |δ|", "of its layer"]),  # fmt: skip
+            tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("units:N", title="unit(s) j"),
+                     alt.Tooltip("delta:Q", title="δ", format=".4~e"),
+                     alt.Tooltip("layer_max:Q", title="largest |δ| in the layer", format=".3~e")],  # fmt: skip
+        )
+        .properties(height=height)
+    )
+
+
+def delta_norm_chart(trace, height=300):
+    """Bars of ‖δ^l‖ per layer on a log scale: how much error signal reaches each layer."""
+    frame = pd.DataFrame({
+        "layer": [layer_name(l, trace.n_layers) for l in range(1, trace.n_layers + 1)],
+        "norm": [float(np.linalg.norm(d)) for d in trace.deltas],
+    })  # fmt: skip
+    frame["shown"] = frame["norm"].clip(lower=LOG_FLOOR)
+    order = [layer_name(l, trace.n_layers) for l in range(trace.n_layers, 0, -1)]
+    return (
+        alt.Chart(frame, title=alt.Title("Size of δ per layer", subtitle="‖δ^l‖, log scale"))
+        .mark_bar()
+        .encode(
+            y=alt.Y("layer:N", sort=order, title=None),
+            x=alt.X("shown:Q", scale=alt.Scale(type="log"), title="‖δ‖ (log scale)"),
+            color=alt.value("#6a51a3"),
+            tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("norm:Q", title="‖δ‖", format=".4~e")],
+        )
+        .properties(height=height)
+    )
+
+
+def matrix_frame(M, max_cells=MAX_CELLS):
+    """Long form of a matrix for a heatmap, pooled to at most max_cells × max_cells blocks."""
+    pooled, rows, cols = pool_max_abs(M, max_cells, max_cells)
+    R, C = np.atleast_2d(M).shape
+    row_names, col_names = _blocks(rows, R), _blocks(cols, C)
+    r, c = np.meshgrid(np.arange(len(rows)), np.arange(len(cols)), indexing="ij")
+    return pd.DataFrame({
+        "row": r.ravel(), "col": c.ravel(), "rows": np.array(row_names)[r.ravel()],
+        "cols": np.array(col_names)[c.ravel()], "value": pooled.ravel(),
+    })  # fmt: skip
+
+
+def _axis(n):
+    """An ordinal axis that labels about 16 positions at most."""
+    step = max(1, int(np.ceil(n / 16)))
+    return alt.Axis(labelExpr=f"datum.value % {step} == 0 ? datum.value : ''", labelAngle=0)
+
+
+def gradient_heatmap(frame, title, x_title, y_title, value_title, selected=None, height=320, width="container"):
+    """Heatmap of a gradient matrix, colour centred on zero; ``selected`` (row, col) is outlined."""
+    n_rows, n_cols = frame["row"].max() + 1, frame["col"].max() + 1
+    base = alt.Chart(frame, title=title).encode(
+        x=alt.X("col:O", title=x_title, axis=_axis(n_cols)),
+        y=alt.Y("row:O", title=y_title, axis=_axis(n_rows)),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color("value:Q", scale=diverging_scale(frame["value"].to_numpy()), title=value_title),
+        tooltip=[alt.Tooltip("rows:N", title=y_title), alt.Tooltip("cols:N", title=x_title),
+                 alt.Tooltip("value:Q", title=value_title, format=".4~e")],  # fmt: skip
+    )
+    chart = cells
+    if selected is not None:
+        outline = base.transform_filter(
+            (alt.datum.row == int(selected[0])) & (alt.datum.col == int(selected[1]))
+        ).mark_rect(fill=None, stroke="black", strokeWidth=3)
+        chart = cells + outline
+    return chart.properties(height=height, width=width)
+
+
+def _floored(frame, column):
+    out = frame.copy()
+    out["shown"] = out[column].where(np.isfinite(out[column]), np.nan).clip(lower=LOG_FLOOR)
+    return out
+
+
+def difference_chart(cmp, eps, height=300):
+    """Bars of max |NumPy − autograd| per layer and quantity, log scale, with machine ε as a rule."""
+    frame = _floored(cmp, "max_abs_diff")
+    bars = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("layer:O", title="layer", axis=alt.Axis(labelAngle=0)),
+            xOffset=alt.XOffset("quantity:N"),
+            y=alt.Y("shown:Q", scale=alt.Scale(type="log"), title="largest |NumPy − autograd| (log)"),
+            color=alt.Color("quantity:N", title="gradient"),
+            tooltip=[alt.Tooltip("layer:O"), alt.Tooltip("quantity:N", title="gradient"),
+                     alt.Tooltip("max_abs_diff:Q", title="max |difference|", format=".3~e"),
+                     alt.Tooltip("max_rel_diff:Q", title="max relative difference", format=".3~e")],  # fmt: skip
+        )
+    )
+    rule = (
+        alt.Chart(pd.DataFrame({"eps": [eps], "label": [f"machine ε = {eps:.1e}"]}))
+        .mark_rule(strokeDash=[6, 4], color="gray")
+        .encode(y="eps:Q", tooltip=[alt.Tooltip("label:N", title="")])
+    )
+    title = alt.Title("Hand-derived NumPy vs PyTorch autograd", subtitle=f"a difference of 0 is drawn at {LOG_FLOOR:g}")
+    return (bars + rule).properties(title=title, height=height)
+
+
+def thin_steps(norms, max_points=MAX_POINTS):
+    """Keep at most max_points steps per line (every k-th step), so long runs draw quickly."""
+    steps = norms["step"].unique()
+    if len(steps) <= max_points:
+        return norms
+    keep = steps[:: int(np.ceil(len(steps) / max_points))]
+    return norms[norms["step"].isin(keep)]
+
+
+def grad_norm_chart(norms, title, height=320, width="container"):
+    """‖∂L/∂W^l‖ over training steps, one line per layer, log scale."""
+    frame = _floored(thin_steps(norms), "grad_norm")
+    return (
+        alt.Chart(frame, title=title)
+        .mark_line(point=len(frame["step"].unique()) < 40)
+        .encode(
+            x=alt.X("step:Q", title="training step (mini-batch)"),
+            y=alt.Y("shown:Q", scale=alt.Scale(type="log"), title="‖∂L/∂W‖ (log scale)"),
+            color=alt.Color("layer:O", scale=LAYER_COLORS, title="layer (1 = input side)"),
+            tooltip=[alt.Tooltip("step:Q"), alt.Tooltip("layer:O"),
+                     alt.Tooltip("grad_norm:Q", title="‖∂L/∂W‖", format=".3~e")],  # fmt: skip
+        )
+        .properties(height=height, width=width)
+    )
+
+
+def vanishing_chart(norms, labels, height=300, width=300):
+    """Small multiples of ``grad_norm_chart``, one per activation, sharing the log y axis."""
+    frame = norms.assign(name=norms["activation"].map(labels))
+    order = [labels[a] for a in norms["activation"].unique()]
+    return (
+        grad_norm_chart(frame, title="", height=height, width=width)
+        .facet(column=alt.Column("name:N", sort=order, title=None, header=alt.Header(labelFontSize=16)))
+        .properties(title=alt.Title("Gradient norms per layer during training, by activation",
+                                    subtitle="same network, same initial weights, same mini-batches"))  # fmt: skip
+    )
+
+
+def depth_profile_chart(norms, labels, step=1, height=300):
+    """‖∂L/∂W^l‖ against the layer at one step, a line per activation: the slope is the vanishing."""
+    frame = _floored(norms[norms["step"] == step], "grad_norm").assign(name=lambda f: f["activation"].map(labels))
+    return (
+        alt.Chart(frame, title=alt.Title("Gradient norm by layer before training", subtitle=f"step {step}, log scale"))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("layer:O", title="layer (1 = input side, last = output)", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("shown:Q", scale=alt.Scale(type="log"), title="‖∂L/∂W‖ (log scale)"),
+            color=alt.Color("name:N", title="activation"),
+            tooltip=[alt.Tooltip("name:N", title="activation"), alt.Tooltip("layer:O"),
+                     alt.Tooltip("grad_norm:Q", title="‖∂L/∂W‖", format=".3~e")],  # fmt: skip
+        )
+        .properties(height=height)
+    )

@@ -1,0 +1,38 @@
+"""Running a Trainer in short slices, so the page can redraw between them."""
+
+import time
+
+from core.trainer import TrainingDiverged
+
+SPEEDS = {"slow": 0.25, "normal": 1.0, "fast": 4.0}  # epochs per redraw (toy sets)
+TIME_BUDGET_S = 0.4  # at most this long between redraws, whatever the speed
+
+
+def advance(trainer, epochs=None, steps=None, budget_s=TIME_BUDGET_S):
+    """Train for ``epochs`` epochs or ``steps`` mini-batches, stopping early after ``budget_s``
+    seconds or at the end of the run. Returns the divergence message, or None."""
+    target = steps if steps is not None else max(1, round(epochs * trainer.steps_per_epoch))
+    t0 = time.perf_counter()
+    try:
+        for _ in range(target):
+            if trainer.finished:
+                break
+            trainer.step()
+            if time.perf_counter() - t0 > budget_s:
+                break
+    except TrainingDiverged as e:
+        return str(e)
+    return None
+
+
+def finish_epoch(trainer):
+    """Steps until the current epoch ends (one whole epoch from an epoch boundary).
+    Returns the divergence message, or None."""
+    if trainer.finished:
+        return None
+    try:
+        for _ in trainer.run_epoch():
+            pass
+    except TrainingDiverged as e:
+        return str(e)
+    return None

@@ -1,0 +1,55 @@
+"""``python -m core.train``: defaults, outputs, and one-line errors for bad arguments."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "core.train", "--quiet", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_defaults_on_digits_reach_the_target(backend, tmp_path):
+    out = cli("--backend", backend, "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("test accuracy: ")
+    assert float(last.split(": ")[1]) >= 0.94
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["config"]["lr"] == 0.1 and metrics["config"]["hidden_dims"] == [128]
+    assert metrics["config"]["epochs"] == 10 and metrics["config"]["seed"] == 42
+    assert (tmp_path / "history.csv").read_text().startswith("epoch,split,metric,value")
+    assert (tmp_path / "weights.npz").stat().st_size > 64 * 128 * 4
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--lr", "0"], "learning rate"),
+        (["--lr", "-1"], "learning rate"),
+        (["--lr", "inf"], "learning rate"),
+        (["--hidden-dims", "0"], "hidden width"),
+        (["--batch-size", "0"], "batch size"),
+        (["--dataset", "imagenet"], "invalid choice"),
+        (["--activation", "swish"], "invalid choice"),
+        (["--dataset", "mnist", "--data-dir", "no-such-dir"], "train-images-idx3-ubyte.gz"),
+    ],
+)
+def test_bad_arguments_exit_nonzero_with_one_line(args, words):
+    out = cli(*args)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0]
+
+
+def test_divergence_exits_with_the_message():
+    out = cli(
+        "--dataset", "moons", "--lr", "10", "--hidden-dims", "64", "64", "--activation", "relu", "--batch-size", "4"
+    )
+    assert out.returncode == 1 and "diverged at epoch" in out.stderr and "Traceback" not in out.stderr

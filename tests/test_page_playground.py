@@ -1,0 +1,108 @@
+"""The Playground page, opened from the entrypoint as a user would."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ENTRYPOINT = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+
+
+def open_playground(**query):
+    at = AppTest.from_file(ENTRYPOINT, default_timeout=60)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page("../pages/playground.py")
+    at.run()
+    assert not at.exception
+    return at
+
+
+def metrics(at):
+    return {m.label: m.value for m in at.metric}
+
+
+def test_opens_on_a_toy_set_and_learns_with_steps():
+    at = open_playground()
+    assert metrics(at)["Epoch"] == "0 / 100" and metrics(at)["Train loss"] == "–"
+    at.button(key="step_batch").click().run()
+    assert metrics(at)["Steps"] == "1" and not at.exception
+    at.button(key="step_epoch").click().run()
+    first = metrics(at)
+    assert first["Epoch"] == "1 / 100"
+    for _ in range(10):
+        at.button(key="step_epoch").click().run()
+    later = metrics(at)
+    assert later["Epoch"] == "11 / 100"
+    assert float(later["Train loss"]) < float(first["Train loss"])
+    assert float(later["Validation accuracy"].rstrip("%")) >= 85
+    assert len(at.get("vega_lite_chart")) == 3  # decision regions, loss, accuracy
+
+
+def test_play_trains_and_reset_returns_to_the_same_start():
+    at = open_playground()
+    at.button(key="play").click().run()
+    assert at.session_state["running"] and int(metrics(at)["Steps"]) > 0
+    at.button(key="pause").click().run()
+    assert not at.session_state["running"]
+    at.button(key="reset").click().run()
+    assert metrics(at)["Steps"] == "0"
+    at.button(key="step_batch").click().run()
+    loss_a = at.session_state["trainers"]
+    trainer = next(iter(loss_a.values()))
+    first_loss = trainer.step_history().loss.iloc[0]
+    at.button(key="reset").click().run()
+    at.button(key="step_batch").click().run()
+    assert trainer.step_history().loss.iloc[0] == first_loss
+
+
+def test_controls_change_the_network_and_the_data():
+    at = open_playground()
+    at.sidebar.selectbox(key="w_activation").set_value("relu").run()
+    at.sidebar.number_input(key="w_depth").set_value(3).run()
+    at.sidebar.selectbox(key="w_dataset").set_value("spiral").run()
+    assert not at.exception
+    trainer = at.session_state["trainers"][list(at.session_state["trainers"])[-1]]
+    assert trainer.config.hidden_dims == (8, 8, 8) and trainer.config.activation == "relu"
+    assert trainer.data.n_classes == 3
+    assert at.query_params["dataset"] == "spiral" and at.query_params["depth"] == "3"
+    at.toggle(key="show_test").set_value(True).run()
+    assert not at.exception
+
+
+def test_digits_show_images_and_a_confusion_matrix():
+    at = open_playground(dataset="digits", depth="1", width="32")
+    at.button(key="step_epoch").click().run()
+    assert not at.exception
+    assert len(at.get("image")) >= 1 and len(at.get("vega_lite_chart")) == 3
+    assert metrics(at)["Epoch"] == "1 / 100"
+
+
+def test_a_diverging_run_stops_with_a_message_and_keeps_its_charts():
+    at = open_playground(lr="10", activation="relu", width="64", batch_size="4")
+    for _ in range(30):
+        at.button(key="step_epoch").click().run()
+        if at.error:
+            break
+    assert not at.exception
+    assert any("diverged at epoch" in e.value and "Lower the learning rate" in e.value for e in at.error)
+    epochs_before = metrics(at)["Epoch"]
+    at.button(key="step_epoch").click().run()
+    assert metrics(at)["Epoch"] == epochs_before and not at.exception
+
+
+def test_missing_dataset_files_give_a_message_not_a_crash(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLP_LAB_DATA_DIR", str(tmp_path))
+    at = open_playground(dataset="mnist")
+    assert not at.exception
+    assert any("train-images-idx3-ubyte.gz" in e.value for e in at.error)
+    at.sidebar.selectbox(key="w_dataset").set_value("moons").run()
+    assert not at.exception and not at.error
+
+
+@pytest.mark.parametrize("query", [{"lr": "abc"}, {"depth": "-4"}, {"dataset": "../../etc/passwd"}])
+def test_hostile_links_show_a_notice(query):
+    at = open_playground(**query)
+    assert any("Ignored" in w.value for w in at.warning) or at.session_state["config"] is not None
+    assert not at.exception
