@@ -2,6 +2,7 @@
 
 import os
 from dataclasses import fields
+from pathlib import Path
 
 import streamlit as st
 
@@ -19,8 +20,20 @@ LABELS = {
 }  # fmt: skip
 
 
+FILES = {  # any of these in the data directory means the data set can be loaded
+    "mnist": ("mnist/train-images-idx3-ubyte.gz", "mnist/train-images-idx3-ubyte"),
+    "cifar10": ("cifar-10-batches-py", "cifar-10-batches-bin", "cifar-10-python.tar.gz", "cifar-10-binary.tar.gz"),
+}
+
+
 def label(value):
     return LABELS.get(value, str(value))
+
+
+def dataset_label(name):
+    """The data set's name, marked when its files are not in the data directory."""
+    missing = name in FILES and not any((Path(DATA_DIR) / f).exists() for f in FILES[name])
+    return f"{label(name)} (files not found)" if missing else label(name)
 
 
 def _init_state():
@@ -51,13 +64,26 @@ def chart_height(base=320):
     return int(base * 1.4) if presentation_mode() else base
 
 
+def show_chart(chart, box=None):
+    """Draw an Altair chart at full width, with larger text in projector mode."""
+    if presentation_mode():
+        chart = (
+            chart.configure_axis(labelFontSize=16, titleFontSize=18)
+            .configure_legend(labelFontSize=16, titleFontSize=16)
+            .configure_title(fontSize=20)
+        )
+    (box or st).altair_chart(chart, width="stretch")
+
+
 def _apply_presentation_css():
     if presentation_mode():
         st.markdown(
             """<style>
-            html, body, [class*="st-"], .stMarkdown p, .stMarkdown li { font-size: 1.25rem; }
-            h1 { font-size: 3rem !important; } h2 { font-size: 2.2rem !important; }
-            [data-testid="stMetricValue"] { font-size: 2.6rem; }
+            [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
+            [data-testid="stCaptionContainer"], [data-testid="stWidgetLabel"] p { font-size: 1.3rem !important; }
+            h1 { font-size: 3.2rem !important; } h2 { font-size: 2.4rem !important; } h3 { font-size: 1.9rem !important; }
+            [data-testid="stMetricValue"] div { font-size: 2.8rem !important; }
+            [data-testid="stMetricLabel"] p { font-size: 1.3rem !important; }
             </style>""",
             unsafe_allow_html=True,
         )
@@ -71,7 +97,7 @@ def sidebar():
     _init_state()
     sb = st.sidebar
     for notice in st.session_state.pop("url_notices", []):
-        st.warning(notice, icon="🔗")
+        st.warning(notice, icon=":material/link:")
     st.session_state.presentation = sb.toggle(
         "Projector mode", value=presentation_mode(), help="Larger text and charts, fewer controls."
     )
@@ -79,12 +105,13 @@ def sidebar():
     compact = presentation_mode()
 
     sb.header("Data")
-    sb.selectbox("Data set", CHOICES["dataset"], format_func=label, key="w_dataset")
+    sb.selectbox("Data set", CHOICES["dataset"], format_func=dataset_label, key="w_dataset")
     if st.session_state.w_dataset in TOY_DATASETS and not compact:
         sb.slider("Points", *UI_LIMITS["n_samples"], step=50, key="w_n_samples")
         sb.slider("Noise", *UI_LIMITS["noise"], step=0.05, key="w_noise")
 
     sb.header("Network")
+    sb.caption("Up to 8 hidden layers of up to 512 units each.")
     c1, c2 = sb.columns(2)
     c1.number_input("Hidden layers", *UI_LIMITS["depth"], step=1, key="w_depth",
                     help="0 to 8 hidden layers (softmax regression with 0).")  # fmt: skip

@@ -21,7 +21,7 @@ def dataset_or_stop(config):
     try:
         return _dataset(*config.data_key())
     except DatasetError as e:
-        st.error(f"**This data set cannot be loaded.** {e}", icon="📂")
+        st.error(f"**This data set cannot be loaded.** {e}", icon=":material/folder_off:")
         st.info("Pick another data set in the sidebar: the toy sets and the 8×8 digits are built in.")
         st.stop()
 
@@ -38,7 +38,7 @@ def trainer_or_stop(config, data):
         try:
             trainers[key] = Trainer(data, config.train_config())
         except ConfigError as e:
-            st.error(f"**This network cannot be built.** {e}", icon="🚫")
+            st.error(f"**This network cannot be built.** {e}", icon=":material/block:")
             st.stop()
         while len(trainers) > MAX_TRAINERS:
             trainers.pop(next(iter(trainers)))

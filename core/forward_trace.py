@@ -19,7 +19,7 @@ from core.numpy_mlp import MLP
 
 MAX_DIAGRAM_UNITS = 32  # per drawn layer
 MAX_DIAGRAM_EDGES = 3000  # lines in the diagram
-MAX_SHOWN_TERMS = 6  # terms of Σ_i W_ji a_i written out; the rest are summed into one number
+MAX_SHOWN_TERMS = 6  # terms of Σ_i W_ji a_i written out (all if at most 8); the rest are summed
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
@@ -53,8 +53,8 @@ class ForwardTrace:
 
     @property
     def predicted(self):
-        """The most probable class (0 when the probabilities are not finite)."""
-        return int(np.nanargmax(self.probs)) if np.isfinite(self.probs).any() else 0
+        """The most probable class, or None when the probabilities are not finite."""
+        return int(np.argmax(self.probs)) if np.isfinite(self.probs).all() else None
 
     @property
     def is_finite(self):
@@ -63,7 +63,7 @@ class ForwardTrace:
         return bool(np.isfinite(self.loss) and all(np.isfinite(a).all() for a in arrays))
 
     def layer_name(self, l):
-        """"input" (l = 0), "hidden 1" … or "output" (l = L)."""
+        """The name of layer l: input (l = 0), hidden 1, hidden 2, … or output (l = L)."""
         return "input" if l == 0 else "output" if l == self.n_layers else f"hidden {l}"
 
     def units_frame(self):
@@ -174,8 +174,10 @@ def unit_equation(trace, layer, unit, max_terms=MAX_SHOWN_TERMS):
     with np.errstate(over="ignore", invalid="ignore"):
         products = W[unit] * a_prev  # (H_{l-1},) the terms W_ji a_i
         order = np.argsort(-np.nan_to_num(np.abs(products), nan=np.inf), kind="stable")
-        shown = order[:max_terms] if len(products) > max_terms else np.arange(len(products))
-        hidden = order[max_terms:]
+        if len(products) <= max_terms + 2:  # "+ (2 more terms)" would say less than the terms themselves
+            shown, hidden = np.arange(len(products)), order[:0]
+        else:
+            shown, hidden = order[:max_terms], order[max_terms:]
         rest = float(products[hidden].sum()) if len(hidden) else 0.0
     return UnitEquation(
         layer=layer, unit=unit, terms=[(int(i), float(W[unit, i]), float(a_prev[i])) for i in shown],
@@ -236,17 +238,21 @@ def activation_latex(eq):
     return definition, " = ".join(steps)
 
 
-def linear_latex(eq):
-    """z_j = Σ_i W_ji a_i + b_j, as a formula and with the numbers (largest terms first if many)."""
+def linear_latex(eq, per_line=3):
+    """z_j = Σ_i W_ji a_i + b_j, as a formula and with the numbers, ``per_line`` terms to a line."""
     l, j = eq.layer, eq.unit
     a_name = "x" if l == 1 else f"a^{{({l - 1})}}"
-    formula = rf"z^{{({l})}}_{{{j}}} = \sum_i W^{{({l})}}_{{{j}i}}\, {a_name}_i + b^{{({l})}}_{{{j}}}"
+    lhs = rf"z^{{({l})}}_{{{j}}}"
+    formula = rf"{lhs} = \sum_i W^{{({l})}}_{{{j}i}}\, {a_name}_i + b^{{({l})}}_{{{j}}}"
     parts = [rf"{_paren(w)} \cdot {_paren(a)}" for _, w, a in eq.terms]
     if eq.n_rest:
         parts.append(rf"\underbrace{{{_paren(eq.rest)}}}_{{\text{{{eq.n_rest} more terms}}}}")
     parts.append(rf"\underbrace{{{_paren(eq.bias)}}}_{{b}}")
-    numbers = rf"z^{{({l})}}_{{{j}}} = " + " + ".join(parts) + rf" = {tex_num(eq.z)}"
-    return formula, numbers
+    if len(parts) <= per_line + 1:
+        return formula, rf"{lhs} = " + " + ".join(parts) + rf" = {tex_num(eq.z)}"
+    lines = [" + ".join(parts[i : i + per_line]) for i in range(0, len(parts), per_line)]
+    body = r" \\ &\quad + ".join(lines)
+    return formula, rf"\begin{{aligned}} {lhs} &= {body} \\ &= {tex_num(eq.z)} \end{{aligned}}"
 
 
 def softmax_latex(trace, k):
@@ -264,10 +270,16 @@ def softmax_latex(trace, k):
         den = " + ".join(rf"e^{{{tex_num(v - shift)}}}" for v in z)
     else:
         den = rf"\sum_{{j}} e^{{z_j{' - ' + tex_num(shift) if shift else ''}}}"
-    steps = [rf"\frac{{e^{{{tex_num(z[k] - shift)}}}}}{{{den}}}", rf"\frac{{{tex_num(e[k])}}}{{{tex_num(e.sum())}}}", tex_num(p[k])]
+    steps = [
+        rf"\frac{{e^{{{tex_num(z[k] - shift)}}}}}{{{den}}}",
+        rf"\frac{{{tex_num(e[k])}}}{{{tex_num(e.sum())}}}",
+        tex_num(p[k]),
+    ]
     numbers = rf"p_{{{k}}} = " + " = ".join(steps)
     if shift:
-        numbers += rf"\qquad(\text{{every }} z \text{{ minus }} \max z = {tex_num(shift)}\text{{: same ratio, no overflow}})"
+        numbers += (
+            rf"\qquad(\text{{every }} z \text{{ minus }} \max z = {tex_num(shift)}\text{{: same ratio, no overflow}})"
+        )
     return formula, numbers
 
 
@@ -326,5 +338,7 @@ def diagram_frames(trace, layers, class_names=None):
                 edges.append((l, i, j, l - 1, y_of(l - 1, i), l, y_of(l, j), w, abs(w), sign))
     return (
         pd.DataFrame(nodes, columns=["layer", "layer_name", "unit", "x", "y", "z", "value", "label"]),
-        pd.DataFrame(edges, columns=["layer", "from_unit", "to_unit", "x", "y", "x2", "y2", "weight", "magnitude", "sign"]),
+        pd.DataFrame(
+            edges, columns=["layer", "from_unit", "to_unit", "x", "y", "x2", "y2", "weight", "magnitude", "sign"]
+        ),
     )

@@ -101,9 +101,9 @@ class Trainer:
     def _record_grad_norms(self):
         grads = self.model.last_grads()
         for l, (dW, _) in enumerate(grads):
-            self.grad_norm_rows.append(
-                {"step": self.global_step, "layer": l + 1, "grad_norm": float(np.linalg.norm(dW))}
-            )
+            with np.errstate(over="ignore", invalid="ignore"):
+                norm = float(np.linalg.norm(dW))
+            self.grad_norm_rows.append({"step": self.global_step, "layer": l + 1, "grad_norm": norm})
 
     def _end_epoch(self):
         self.epoch += 1

@@ -4,10 +4,13 @@ import pandas as pd
 import streamlit as st
 
 from app.charts.forward import MAX_BAR_UNITS, layer_chart, network_diagram, probs_chart, sample_plane_chart
-from app.controls import chart_height, config_summary, keep, label, sidebar
+from app.controls import chart_height, config_summary, keep, label, show_chart, sidebar
 from app.sample import sample_image, sample_picker
 from app.session import dataset_or_stop, trainer_or_stop
+from core.evaluation import points_frame
 from core.forward_trace import (
+    MAX_DIAGRAM_EDGES,
+    MAX_DIAGRAM_UNITS,
     activation_latex,
     diagram_frames,
     diagram_layers,
@@ -29,34 +32,32 @@ else:
     shown = f"the weights after {trainer.global_step:,} training steps (epoch {trainer.epoch}) on the Playground"
 st.caption(f"{config_summary(config)}  \nShowing {shown}.")
 if trainer.diverged:
-    st.warning(f"{trainer.diverged} The weights shown are the last ones before it diverged.", icon="💥")
+    st.warning(f"{trainer.diverged} The weights shown are the last ones before it diverged.", icon=":material/error:")
 
-pick, look, result = st.columns([1, 1, 1.3], gap="large")
+pick, look, result = st.columns([1, 1.3, 1.3], gap="large")
 with pick:
     x, y, caption = sample_picker(data)
 trace = forward_trace(trainer.model.get_weights(), config.activation, x, y)
 names = data.class_names
 with pick:
     st.caption(caption)
-    c1, c2 = st.columns(2)
-    c1.metric("Predicted class", names[trace.predicted], help="The class with the largest probability.")
-    c2.metric("Loss −log p(true class)", f"{trace.loss:.4g}")
+    predicted = "–" if trace.predicted is None else names[trace.predicted]
+    st.metric("Predicted class", predicted, help="The class with the largest probability.")
+    st.metric("Loss = −log p(true class)", f"{trace.loss:.4g}")
 with look:
     if data.image_shape is not None:
         img = sample_image(data, x)
         k = max(1, 200 // img.shape[0])  # enlarge pixel by pixel: small images stay sharp
         st.image(img.repeat(k, axis=0).repeat(k, axis=1), caption=f"The input: {data.n_features} pixel values")
     else:
-        points = pd.DataFrame(data.to_raw(data.X_test), columns=["x1", "x2"])
-        points["class_index"] = data.y_test
-        points["class"] = [names[c] for c in data.y_test]
         point = pd.DataFrame(data.to_raw(x[None]), columns=["x1", "x2"])
-        st.altair_chart(sample_plane_chart(points, point, chart_height(260)), width="stretch")
+        show_chart(sample_plane_chart(points_frame(data, ("test",)), point, names, chart_height(300)))
 with result:
-    st.altair_chart(probs_chart(trace.probs_frame(names), chart_height(260)), width="stretch")
+    height = chart_height(max(300, 120 + 30 * len(names)))  # 30 px a class
+    show_chart(probs_chart(trace.probs_frame(names), height))
 if not trace.is_finite:
     st.error("Some numbers of this network are not finite (NaN or ∞): the weights or activations blew up. "
-             "Lower the learning rate on the Playground and reset the run.", icon="⚠️")  # fmt: skip
+             "Lower the learning rate on the Playground and reset the run.", icon=":material/warning:")  # fmt: skip
 
 net_box = st.container()  # filled once the unit to highlight is chosen
 st.subheader("Follow one unit")
@@ -87,14 +88,14 @@ with net_box:
     include_input = data.image_shape is None
     drawn = diagram_layers(trace, include_input)
     if drawn is None:
-        st.info("This network is too large to draw unit by unit (more than 32 units in a layer or 3,000 weights). "
-                "Here is a summary per layer instead.", icon="🔭")  # fmt: skip
-        st.dataframe(trace.summary_frame(), hide_index=True, width="stretch")
+        st.info(f"This network is too large to draw unit by unit (more than {MAX_DIAGRAM_UNITS} units in a layer "
+                f"or {MAX_DIAGRAM_EDGES:,} weights). Here is a summary per layer instead.", icon=":material/zoom_out_map:")  # fmt: skip
+        st.dataframe(trace.summary_frame().style.format(precision=4, na_rep="–"), hide_index=True, width="stretch")
     else:
         nodes, edges = diagram_frames(trace, drawn, names)
         layer_names = [trace.layer_name(l) for l in range(L + 1)]
         chart = network_diagram(nodes, edges, layer_names, chart_height(420), selected=(layer, unit))
-        st.altair_chart(chart, width="stretch")
+        show_chart(chart)
         if not include_input:
             st.caption(f"The {data.n_features} input pixels are not drawn: the first column is hidden layer 1.")
 
@@ -104,8 +105,10 @@ wide = max(trace.widths[1:]) > MAX_BAR_UNITS
 n_cols = 1 if wide else min(3, L)
 for start in range(1, L + 1, n_cols):
     for col, l in zip(st.columns(n_cols), range(start, min(start + n_cols, L + 1))):
-        title = f"{trace.layer_name(l)}: z and a = {label(config.activation)}(z)" if l < L else "output: logits z and p = softmax(z)"
-        col.altair_chart(layer_chart(units[units["layer"] == l], title, chart_height(220)), width="stretch")
+        title = f"{trace.layer_name(l)}: z and a = {label(config.activation)}(z)"
+        if l == L:
+            title = "output: logits z and p = softmax(z)"
+        show_chart(layer_chart(units[units["layer"] == l], title, chart_height(300)), col)
 
 st.subheader("From logits to loss")
 for line in (*softmax_latex(trace, trace.y), loss_latex(trace)):

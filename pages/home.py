@@ -16,19 +16,19 @@ st.markdown(
 st.caption(f"Current setup: {config_summary(config)}")
 
 views = [
-    ("../pages/playground.py", "🎛️ Playground",
+    ("../pages/playground.py", "Playground", ":material/tune:",
      "Train an MLP live on 2-D toy data or digits. Play, pause, step one mini-batch or one epoch, reset to the "
      "same initial weights; watch the loss curves and the decision boundary move."),
-    ("../pages/forward.py", "➡️ Forward pass",
+    ("../pages/forward.py", "Forward pass", ":material/arrow_forward:",
      "Follow one sample through the network: z = W a + b and a = f(z) at every layer, the softmax "
      "probabilities and the loss, with the equations written out in numbers."),
-    ("../pages/backward.py", "⬅️ Backward pass",
+    ("../pages/backward.py", "Backward pass", ":material/arrow_back:",
      "δ = ∂L/∂z at every layer, ∂L/∂W as heatmaps, the chain rule for one weight, the hand gradient "
      "against PyTorch autograd, and vanishing gradients in deep sigmoid nets."),
 ]  # fmt: skip
-for path, title, text in views:
+for path, title, icon, text in views:
     with st.container(border=True):
-        st.page_link(path, label=title)
+        st.page_link(path, label=f"**{title}**", icon=icon)
         st.write(text)
 
 st.caption(

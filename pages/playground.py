@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app.charts.training import confusion_heatmap, decision_regions, learning_curve
-from app.controls import chart_height, config_summary, presentation_mode, sidebar
+from app.controls import chart_height, config_summary, presentation_mode, show_chart, sidebar
 from app.live import SPEEDS, advance, finish_epoch
 from app.sample import sample_image
 from app.session import dataset_or_stop, trainer_or_stop
@@ -52,7 +52,7 @@ def live_panel():
             st.session_state.running = False
             st.rerun()
     if trainer.diverged:
-        st.error(trainer.diverged, icon="💥")
+        st.error(trainer.diverged, icon=":material/error:")
     elif trainer.finished:
         st.success(f"Finished {trainer.epoch} epochs. Raise *Epochs* in the sidebar to go on, or reset.")
 
@@ -68,16 +68,15 @@ def live_panel():
     with right:
         if len(h):
             steps = trainer.step_history()
-            st.altair_chart(learning_curve(h, "loss", chart_height(230), steps, trainer.steps_per_epoch),
-                            width="stretch")  # fmt: skip
-            st.altair_chart(learning_curve(h, "accuracy", chart_height(230)), width="stretch")
+            show_chart(learning_curve(h, "loss", chart_height(230), steps, trainer.steps_per_epoch))
+            show_chart(learning_curve(h, "accuracy", chart_height(230)))
         else:
             st.info("No epoch finished yet: press ▶ Play, or step one batch or one epoch.")
     with left:
         if data.image_shape is None:
             grid = decision_grid(trainer.model.predict_proba, data, resolution=50 if presentation_mode() else 60)
             points = points_frame(data, ("train", "test") if show_test else ("train",))
-            st.altair_chart(decision_regions(grid, points, data.class_names, chart_height(460)), width="stretch")
+            show_chart(decision_regions(grid, points, data.class_names, chart_height(460)))
         else:
             image_results(trainer)
 
@@ -94,8 +93,7 @@ def image_results(trainer):
         f"{'✓' if pred[i] == data.y_test[i] else '✗'} {names[pred[i]]} (true {names[data.y_test[i]]})" for i in range(n)
     ]
     st.image(images, caption=captions, width=96 if presentation_mode() else 72, clamp=True)
-    st.altair_chart(confusion_heatmap(confusion_matrix(data.y_test, pred, names), chart_height(360)),
-                    width="stretch")  # fmt: skip
+    show_chart(confusion_heatmap(confusion_matrix(data.y_test, pred, names), chart_height(360)))
 
 
 live_panel()

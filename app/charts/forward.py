@@ -6,7 +6,7 @@ import numpy as np
 from app.charts.common import class_scale, diverging_scale
 
 MAX_BAR_UNITS = 40  # wider layers are drawn as a heatmap strip
-QUANTITY_LABELS = {"z": "z = W a + b (before f)", "a": "a = f(z) (after f)"}
+QUANTITY_LABELS = {"z": "z = W a + b", "a": "a = f(z)"}
 QUANTITY_COLORS = alt.Scale(domain=list(QUANTITY_LABELS.values()), range=["#a0a0a0", "#54278f"])
 SIGN_COLORS = alt.Scale(domain=["positive", "negative"], range=["#c2272d", "#2166ac"])  # as diverging_scale
 TRUE_CLASS_COLORS = alt.Scale(domain=["true class", "other classes"], range=["#2ca02c", "#a0a0a0"])
@@ -50,7 +50,7 @@ def layer_strip(frame, title, height):
             tooltip=["layer_name:N", "unit:O", "meaning:N", alt.Tooltip("value:Q", format=".4g")],
         )
     )
-    return strip.properties(height=min(height, 140))
+    return strip.properties(height=int(0.65 * height))
 
 
 def probs_chart(frame, height):
@@ -71,7 +71,7 @@ def network_diagram(nodes, edges, layer_names, height, selected=None):
     """Units as circles coloured by their output, weights as lines coloured by sign, thicker when larger.
 
     ``nodes`` and ``edges`` come from ``core.forward_trace.diagram_frames``; ``layer_names`` maps layer
-    index to its axis label; ``selected`` = (layer, unit) draws a ring around that unit.
+    index to its axis label; ``selected`` = (layer, unit) rings that unit and darkens the weights into it.
     """
     shown = sorted(nodes["x"].unique())
     names = "[" + ", ".join(f"'{layer_names[l]}'" for l in range(int(max(shown)) + 1)) + "]"
@@ -87,49 +87,67 @@ def network_diagram(nodes, edges, layer_names, height, selected=None):
         alt.Chart(edges)
         .mark_rule()
         .encode(
-            x=x, y=y, x2="x2:Q", y2="y2:Q",
+            x=x,
+            y=y,
+            x2="x2:Q",
+            y2="y2:Q",
             color=alt.Color("sign:N", scale=SIGN_COLORS, title="weight sign"),
             strokeWidth=alt.StrokeWidth("magnitude:Q", scale=alt.Scale(range=[0.3, 4]), title="|weight|"),
             opacity=alt.Opacity("magnitude:Q", scale=alt.Scale(range=[0.15, 0.9]), legend=None),
-            tooltip=[alt.Tooltip("layer:O", title="into layer"), alt.Tooltip("from_unit:O", title="from unit i"),
-                     alt.Tooltip("to_unit:O", title="to unit j"), alt.Tooltip("weight:Q", title="W_ji", format=".4g")],
-        )  # fmt: skip
+            tooltip=[
+                alt.Tooltip("layer:O", title="into layer"),
+                alt.Tooltip("from_unit:O", title="from unit i"),
+                alt.Tooltip("to_unit:O", title="to unit j"),
+                alt.Tooltip("weight:Q", title="W_ji", format=".4g"),
+            ],
+        )
     )
     units = (
         alt.Chart(nodes)
         .mark_circle(size=diameter**2, opacity=1, stroke="#333333", strokeWidth=1)
         .encode(
-            x=x, y=y,
+            x=x,
+            y=y,
             color=alt.Color("value:Q", scale=diverging_scale(nodes["value"]), title="unit output"),
-            tooltip=["layer_name:N", alt.Tooltip("unit:O", title="unit"), alt.Tooltip("label:N", title="name"),
-                     alt.Tooltip("z:Q", title="z", format=".4g"), alt.Tooltip("value:Q", title="output", format=".4g")],
-        )  # fmt: skip
+            tooltip=[
+                "layer_name:N",
+                alt.Tooltip("unit:O", title="unit"),
+                alt.Tooltip("label:N", title="name"),
+                alt.Tooltip("z:Q", title="z", format=".4g"),
+                alt.Tooltip("value:Q", title="output", format=".4g"),
+            ],
+        )
     )
     text = alt.Chart(nodes[nodes["label"] != ""]).encode(x=x, y=y, text="label:N")
     first, last = min(shown), max(shown)
-    labels = [
+    labels = [  # input names left of the first column, class names right of the last
         text.transform_filter(f"datum.x == {first}").mark_text(align="right", dx=-diameter / 2 - 5, fontSize=13),
         text.transform_filter(f"datum.x == {last}").mark_text(align="left", dx=diameter / 2 + 5, fontSize=13),
     ]
-    chart = lines + units + labels[0] + labels[1]
-    if selected is not None:
-        ring = nodes[(nodes["layer"] == selected[0]) & (nodes["unit"] == selected[1])]
-        chart += alt.Chart(ring).mark_point(size=(diameter + 12) ** 2, color="black", strokeWidth=3).encode(x=x, y=y)
+    layers = [lines, units, *labels]
+    if selected is not None:  # ring the unit and draw the weights into it at full strength
+        l, j = selected
+        incoming = lines.transform_filter(f"datum.layer == {l} && datum.to_unit == {j}")
+        layers.insert(
+            1, incoming.encode(opacity=alt.value(1), color=alt.Color("sign:N", scale=SIGN_COLORS, legend=None))
+        )
+        ring = alt.Chart(nodes[(nodes["layer"] == l) & (nodes["unit"] == j)])
+        layers.append(ring.mark_point(size=(diameter + 12) ** 2, color="black", strokeWidth=3).encode(x=x, y=y))
     title = "The network: circles are units (colour = their output), lines are weights"
-    return chart.properties(title=title, height=height).resolve_scale(color="independent")
+    return alt.layer(*layers).properties(title=title, height=height).resolve_scale(color="independent")
 
 
-def sample_plane_chart(points, point, height):
-    """The test points in the data's own coordinates (columns x1, x2, class) and the chosen one."""
-    classes = list(dict.fromkeys(points.sort_values("class_index")["class"]))
+def sample_plane_chart(points, point, class_names, height):
+    """Data points in their own coordinates (``core.evaluation.points_frame``) and the chosen one (x1, x2)."""
     dots = (
-        alt.Chart(points, title="Where the sample lies among the test points")
+        alt.Chart(points, title="The sample (✚) among the test points")
         .mark_circle(size=40, opacity=0.5)
         .encode(
-            x=alt.X("x1:Q", title="x₁"), y=alt.Y("x2:Q", title="x₂"),
-            color=alt.Color("class:N", scale=class_scale(classes), title="class", legend=alt.Legend(orient="top")),
+            x=alt.X("x1:Q", title="x₁"),
+            y=alt.Y("x2:Q", title="x₂"),
+            color=alt.Color("class:N", scale=class_scale(class_names), title="class", legend=alt.Legend(orient="top")),
             tooltip=["class:N", alt.Tooltip("x1:Q", format=".3f"), alt.Tooltip("x2:Q", format=".3f")],
-        )  # fmt: skip
+        )
     )
     chosen = (
         alt.Chart(point)
