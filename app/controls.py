@@ -64,15 +64,21 @@ def chart_height(base=320):
     return int(base * 1.4) if presentation_mode() else base
 
 
-def show_chart(chart, box=None):
-    """Draw an Altair chart at full width, with larger text in projector mode."""
+def show_chart(chart, box=None, width="stretch"):
+    """Draw an Altair chart (full width by default), with larger text in projector mode.
+
+    In projector mode the chart keeps its own configuration (``theme=None``): Streamlit's theme
+    would reset the font sizes.
+    """
+    theme = "streamlit"
     if presentation_mode():
+        theme = None
         chart = (
             chart.configure_axis(labelFontSize=16, titleFontSize=18)
             .configure_legend(labelFontSize=16, titleFontSize=16)
             .configure_title(fontSize=20)
         )
-    (box or st).altair_chart(chart, width="stretch")
+    (box or st).altair_chart(chart, width=width, theme=theme)
 
 
 def _apply_presentation_css():
@@ -82,8 +88,8 @@ def _apply_presentation_css():
             [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
             [data-testid="stCaptionContainer"], [data-testid="stWidgetLabel"] p { font-size: 1.3rem !important; }
             h1 { font-size: 3.2rem !important; } h2 { font-size: 2.4rem !important; } h3 { font-size: 1.9rem !important; }
-            [data-testid="stMetricValue"] div { font-size: 2.8rem !important; }
-            [data-testid="stMetricLabel"] p { font-size: 1.3rem !important; }
+            [data-testid="stMetric"] [data-testid="stMetricValue"] * { font-size: 2.8rem !important; }
+            [data-testid="stMetric"] [data-testid="stMetricLabel"] * { font-size: 1.3rem !important; }
             </style>""",
             unsafe_allow_html=True,
         )

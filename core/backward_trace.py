@@ -178,25 +178,29 @@ def _sum_terms(pairs, total_terms, shown=3):
     return text + (r" + \cdots" if total_terms > shown else "")
 
 
+def _aligned(*rows):
+    """Rows of an equation, aligned on their first '&'."""
+    return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"
+
+
 def chain_rule_latex(rule, activation):
-    """The chain rule of ``rule`` (a ``ChainRule``) as LaTeX lines, with the numbers."""
+    """The chain rule of ``rule`` (a ``ChainRule``) as LaTeX equations, with the numbers.
+
+    Sample n is written 1-based in a batch (n = 1 … N), units 0-based.
+    """
     l, j, i, n = rule.layer, rule.j, rule.i, rule.n
     N = len(rule.delta)
-    a_name = f"x_{{{i}}}" if l == 1 else f"a^{{{l - 1}}}_{{{i}}}"
-    lines = []
-    if N == 1:
-        lines.append(
-            rf"\frac{{\partial L}}{{\partial W^{{{l}}}_{{{j},{i}}}}} = \delta^{{{l}}}_{{{j}}}\cdot {a_name}"
-            rf" = {tex_number(rule.delta[0])}\cdot{tex_number(rule.a_prev[0])} = {tex_number(rule.dW)}"
-        )
-    else:
-        a_sum = f"x_{{n,{i}}}" if l == 1 else f"a^{{{l - 1}}}_{{n,{i}}}"
-        pairs = list(zip(rule.delta, rule.a_prev))
-        lines.append(
-            rf"\frac{{\partial L}}{{\partial W^{{{l}}}_{{{j},{i}}}}} = \sum_{{n=1}}^{{{N}}}"
-            rf"\delta^{{{l}}}_{{n,{j}}}\, {a_sum} = {_sum_terms(pairs, N)} = {tex_number(rule.dW)}"
-        )
     s = "" if N == 1 else f"{n + 1},"  # the sample's subscript in a batch
+    dW = rf"\frac{{\partial L}}{{\partial W^{{{l}}}_{{{j},{i}}}}}"
+    if N == 1:
+        a_name = f"x_{{{i}}}" if l == 1 else f"a^{{{l - 1}}}_{{{i}}}"
+        lines = [rf"{dW} = \delta^{{{l}}}_{{{j}}}\cdot {a_name} = {tex_number(rule.delta[0])}\cdot"
+                 rf"{tex_number(rule.a_prev[0])} = {tex_number(rule.dW)}"]  # fmt: skip
+    else:
+        a_name = f"x_{{n,{i}}}" if l == 1 else f"a^{{{l - 1}}}_{{n,{i}}}"
+        terms = _sum_terms(list(zip(rule.delta, rule.a_prev)), N)
+        lines = [_aligned(rf"{dW} &= \sum_{{n=1}}^{{{N}}}\delta^{{{l}}}_{{n,{j}}}\, {a_name}",
+                          rf"&= {terms} = {tex_number(rule.dW)}")]  # fmt: skip
     d = rf"\delta^{{{l}}}_{{{s}{j}}}"
     if rule.is_output:
         y_n = "y" if N == 1 else f"y_{{{n + 1}}}"
@@ -204,18 +208,16 @@ def chain_rule_latex(rule, activation):
             rf"{d} = \frac{{p_{{{s}{j}}} - \mathbf{{1}}[{j} = {y_n}]}}{{N}} = \frac{{{tex_number(rule.prob)} - "
             rf"{rule.target:g}}}{{{N}}} = {tex_number(rule.delta[n])}"
         )
-    else:
-        K = len(rule.W_next)
-        pairs = list(zip(rule.W_next, rule.delta_next))
-        lines.append(
-            rf"{d} = \Big(\sum_{{k=0}}^{{{K - 1}}} W^{{{l + 1}}}_{{k,{j}}}\,\delta^{{{l + 1}}}_{{{s}k}}\Big)"
-            rf"\cdot f'(z^{{{l}}}_{{{s}{j}}}) = \big({_sum_terms(pairs, K)}\big)\cdot {tex_number(rule.fprime)}"
-            rf" = {tex_number(rule.upstream)}\cdot{tex_number(rule.fprime)} = {tex_number(rule.delta[n])}"
-        )
-        lines.append(
-            rf"f'(z) = {DERIVATIVE_TEX.get(activation, '?')}, \qquad z^{{{l}}}_{{{s}{j}}} = {tex_number(rule.z)}"
-            rf"\;\Rightarrow\; f'(z^{{{l}}}_{{{s}{j}}}) = {tex_number(rule.fprime)}"
-        )
+        return lines
+    K = len(rule.W_next)
+    fz = rf"f'(z^{{{l}}}_{{{s}{j}}})"
+    lines.append(_aligned(
+        rf"{d} &= \Big(\sum_{{k=0}}^{{{K - 1}}} W^{{{l + 1}}}_{{k,{j}}}\,\delta^{{{l + 1}}}_{{{s}k}}\Big)\cdot {fz}",
+        rf"&= \big({_sum_terms(list(zip(rule.W_next, rule.delta_next)), K)}\big)\cdot {tex_number(rule.fprime)}",
+        rf"&= {tex_number(rule.upstream)}\cdot{tex_number(rule.fprime)} = {tex_number(rule.delta[n])}",
+    ))  # fmt: skip
+    lines.append(rf"f'(z) = {DERIVATIVE_TEX.get(activation, '?')}, \qquad z^{{{l}}}_{{{s}{j}}} = "
+                 rf"{tex_number(rule.z)}\;\Rightarrow\; {fz} = {tex_number(rule.fprime)}")  # fmt: skip
     return lines
 
 

@@ -13,10 +13,10 @@ from app.charts.backward import (
     grad_norm_chart,
     gradient_heatmap,
     layer_name,
-    matrix_frame,
+    sup,
     vanishing_chart,
 )
-from app.controls import chart_height, config_summary, keep, label, sidebar
+from app.controls import chart_height, config_summary, keep, label, show_chart, sidebar
 from app.live import advance
 from app.sample import sample_picker
 from app.session import dataset_or_stop, trainer_or_stop
@@ -50,8 +50,10 @@ st.title("Backward pass")
 if trainer.global_step == 0:
     shown = f"the initial weights (seed {config.seed}) — train on the Playground or below to see a trained net"
 else:
-    shown = f"the weights after {trainer.global_step:,} training steps (epoch {trainer.epoch})"
+    shown = f"the weights after {trainer.global_step:,} training steps ({trainer.epoch} of {config.epochs} epochs done)"
 st.caption(f"{config_summary(config)}  \nShowing {shown}.")
+if trainer.diverged:
+    st.warning(f"{trainer.diverged} The weights shown are the last ones before it diverged.", icon=":material/error:")
 
 keep("w_bwd_source", "sample")
 pick, info = st.columns([1, 2], gap="large")
@@ -67,7 +69,11 @@ else:
     draw = pick.number_input("Which mini-batch (a seeded draw)", 0, 9_999, step=1, key="w_bwd_draw")
     idx = np.random.default_rng([config.seed, draw]).choice(len(data.y_train), B, replace=False)
     X, Y = data.X_train[idx], data.y_train[idx]
-    capped = f" (the batch size is {config.batch_size}; this page uses at most {MAX_BATCH})" if B < config.batch_size else ""
+    capped = (
+        f" (of a batch size of {config.batch_size}: this page uses at most {MAX_BATCH})"
+        if B < config.batch_size
+        else ""
+    )
     caption = f"{B} training samples, draw #{draw}{capped}"
 
 weights = trainer.model.get_weights()
@@ -81,21 +87,22 @@ with info:
     c3.metric("Layers with weights", L)
 if not trace.finite:
     st.error("Some gradients of this network are not finite (NaN or ∞): the weights blew up. Lower the "
-             "learning rate on the Playground and reset the run.", icon="⚠️")  # fmt: skip
+             "learning rate on the Playground and reset the run.", icon=":material/warning:")  # fmt: skip
 
 st.subheader("δ = ∂L/∂z: the error signal at every layer")
 batch_note = "" if N == 1 else " For a mini-batch the chart shows Σₙ δₙ, which is ∂L/∂b."
 left, right = st.columns([3, 1])
-left.altair_chart(delta_chart(delta_frame(trace), chart_height(260), pooled=max(trace.widths[1:]) > MAX_CELLS),
-                  width="stretch")  # fmt: skip
-right.altair_chart(delta_norm_chart(trace, chart_height(260)), width="stretch")
+height = chart_height(max(220, 36 * L + 90))  # every layer's row labelled
+show_chart(delta_chart(delta_frame(trace), height, pooled=max(trace.widths[1:]) > MAX_CELLS), left)
+show_chart(delta_norm_chart(trace, height), right)
 st.caption("Backpropagation starts at the output, δ = (p − onehot(y)) / N, and carries δ back one layer at a "
-           f"time: δ^l = (δ^(l+1) W^(l+1)) ⊙ f'(z^l).{batch_note}")  # fmt: skip
+           f"time: δˡ = (δˡ⁺¹ Wˡ⁺¹) ⊙ f′(zˡ).{batch_note}")  # fmt: skip
 
 st.subheader("The gradient of one layer, and the chain rule for one weight")
 keep("w_bwd_layer", 1)
 keep("w_bwd_j", 0)
-keep("w_bwd_i", 0)
+if "w_bwd_i" not in st.session_state:  # first visit: an input that is not 0 (image borders are)
+    st.session_state.w_bwd_i = int(np.argmax(np.abs(X[0])))
 st.session_state.w_bwd_layer = min(max(int(st.session_state.w_bwd_layer), 1), L)
 choose, maps = st.columns([1, 4], gap="large")
 layer = choose.selectbox("Layer l", range(1, L + 1), format_func=lambda l: layer_name(l, L), key="w_bwd_layer")
@@ -106,69 +113,72 @@ j = choose.number_input(f"Row j: unit of layer {layer} (0 to {H - 1})", 0, H - 1
 source_name = "input feature" if layer == 1 else f"unit of layer {layer - 1}"
 i = choose.number_input(f"Column i: {source_name} (0 to {H_prev - 1})", 0, H_prev - 1, step=1, key="w_bwd_i")
 dW, db = trace.grads[layer - 1]
-W_frame, b_frame = matrix_frame(dW), matrix_frame(db[:, None])
-r, c = -(-H // MAX_CELLS), -(-H_prev // MAX_CELLS)  # block sizes when pooled
 with maps:
-    w_col, b_col = st.columns([5, 1])
-    w_col.altair_chart(gradient_heatmap(W_frame, f"∂L/∂W^{layer}  ({H} × {H_prev})", "column i (input to the layer)",
-                                        "row j (unit of the layer)", "∂L/∂W", (j // r, i // c), chart_height(320)),
-                       width="stretch")  # fmt: skip
-    b_col.altair_chart(gradient_heatmap(b_frame, f"∂L/∂b^{layer}", "", "row j", "∂L/∂b", (j // r, 0),
-                                        chart_height(320)), width="stretch")  # fmt: skip
-if r > 1 or c > 1:
-    maps.caption(f"This matrix has more than {MAX_CELLS} rows or columns, so each cell is a block of {r} × {c} "
-                 "weights showing the entry of largest |value| (hover for the units).")  # fmt: skip
+    w_col, b_col = st.columns([4, 1.2])
+    show_chart(gradient_heatmap(dW, f"∂L/∂W{sup(layer)}  ({H} × {H_prev})", "column i (input to the layer)",
+                                "row j (unit of the layer)", "∂L/∂W", (j, i), chart_height(320)), w_col)  # fmt: skip
+    show_chart(gradient_heatmap(db[:, None], f"∂L/∂b{sup(layer)}", "", "row j", "∂L/∂b", (j, 0),
+                                chart_height(320)), b_col)  # fmt: skip
+    if max(H, H_prev) > MAX_CELLS:
+        st.caption(f"More than {MAX_CELLS} rows or columns: each cell is a block of weights showing the entry of "
+                   "largest |value| (hover for the units it covers).")  # fmt: skip
 rule = chain_rule(trace, layer, j, i)
 for line in chain_rule_latex(rule, config.activation):
     st.latex(line)
-how = "one sample" if N == 1 else f"a batch: L is the mean over the {N} samples, so every δₙ carries 1/N and the sum over n averages the per-sample gradients; δ is expanded for sample 1"
-st.caption(f"Chain rule for {how}. The entry of the ∂L/∂W^{layer} matrix computed as δᵀa is {rule.dW_trace:.6g}; "
+if N == 1:
+    how = "Chain rule for one sample."
+else:
+    how = (f"Chain rule for a batch: L is the mean over the {N} samples, so every δₙ carries 1/N and the sum "
+           "over n averages the per-sample gradients; δ is expanded for sample 1.")  # fmt: skip
+st.caption(f"{how} The entry of the ∂L/∂W{sup(layer)} matrix computed as δᵀa is {rule.dW_trace:.6g}; "
            f"the sum written out differs from it by {abs(rule.dW - rule.dW_trace):.1e}.")  # fmt: skip
 
 st.subheader("Hand-derived NumPy gradients vs PyTorch autograd")
 cmp = cached_comparison(weights, config.activation, X, Y, config.dtype)
-table, bars = st.columns([3, 2], gap="large")
-table.dataframe(cmp, hide_index=True, width="stretch", column_config={
+table, bars = st.columns([3, 2], gap="medium")
+table.dataframe(cmp.drop(columns="torch_norm"), hide_index=True, width="stretch", column_config={
     "max_abs_diff": st.column_config.NumberColumn("max |NumPy − torch|", format="%.2e"),
-    "max_rel_diff": st.column_config.NumberColumn("max relative diff.", format="%.2e"),
-    "numpy_norm": st.column_config.NumberColumn("‖NumPy‖", format="%.4e"),
-    "torch_norm": st.column_config.NumberColumn("‖torch‖", format="%.4e"),
+    "max_rel_diff": st.column_config.NumberColumn("max relative", format="%.2e"),
+    "numpy_norm": st.column_config.NumberColumn("‖gradient‖", format="%.4g"),
     "finite": st.column_config.CheckboxColumn("finite"),
 })  # fmt: skip
 eps = float(np.finfo(config.dtype).eps)
-bars.altair_chart(difference_chart(cmp, eps, chart_height(280)), width="stretch")
+show_chart(difference_chart(cmp, eps, chart_height(280)), bars)
 st.caption(f"Both in {config.dtype} from identical weights and inputs; δ from autograd via retain_grad on every z. "
            f"Differences near machine ε ({eps:.1e}) are round-off: the two computations add in a different order.")  # fmt: skip
 
 st.subheader("Gradient norms per layer during training")
-norms = trainer.grad_norms()
 if st.button("Train 50 steps here", key="w_bwd_train", help="Trains the same run as the Playground."):
     message = advance(trainer, steps=50, budget_s=5.0)
     if message:
-        st.warning(message, icon="💥")
+        st.warning(message, icon=":material/error:")
     st.rerun()
+norms = trainer.grad_norms()
 if norms.empty:
     st.info("No training steps yet: train on the Playground (or press the button) and come back to watch "
-            "‖∂L/∂W‖ of every layer change.", icon="📈")  # fmt: skip
+            "‖∂L/∂W‖ of every layer change.", icon=":material/show_chart:")  # fmt: skip
 else:
-    st.altair_chart(grad_norm_chart(norms, "‖∂L/∂W^l‖ of this run, one line per layer", chart_height(300)),
-                    width="stretch")  # fmt: skip
+    show_chart(grad_norm_chart(norms, "‖∂L/∂Wˡ‖ of this run, one line per layer", chart_height(300)))
 
 st.subheader("Vanishing gradients: 8 sigmoid layers vs 8 ReLU or ELU layers")
+st.markdown(
+    f"One click trains a network of {VANISHING['depth']} hidden layers × {VANISHING['width']} units with each "
+    f"activation for {VANISHING['steps']} steps on this data set and records the gradient norm of every layer."
+)
 if st.button("Compare sigmoid, ReLU and ELU", key="w_bwd_vanish", type="primary"):
     st.session_state.w_bwd_vanishing = True
 if st.session_state.get("w_bwd_vanishing"):
     vanish = cached_vanishing(config.data_key(), data)
     summary = gradient_ratio_summary(vanish).set_index("activation")["ratio"]
     labels = {a: label(a) for a in VANISHING["activations"]}
-    st.markdown(
-        f"At the start, **layer 1 of the sigmoid net gets {summary['sigmoid']:.1e}× the gradient of its output "
-        f"layer**; with ReLU {summary['relu']:.2g}×, with ELU {summary['elu']:.2g}×. Each sigmoid layer multiplies "
-        "δ by σ′(z) ≤ ¼ on the way back, so after 8 layers little is left; ReLU and ELU pass δ through "
-        "unchanged wherever z > 0."
+    text, profile = st.columns([2, 3], gap="large")
+    text.markdown(
+        f"Before any update, **layer 1 of the sigmoid net gets {summary['sigmoid']:.1e}× the gradient of its "
+        f"output layer**; with ReLU {summary['relu']:.2g}×, with ELU {summary['elu']:.2g}×.\n\n"
+        "On the way back each sigmoid layer multiplies δ by σ′(z) ≤ ¼, so after 8 layers almost nothing is "
+        "left and the first layers barely learn. ReLU and ELU pass δ through unchanged wherever z > 0."
     )
-    profile, facets = st.columns([1, 2], gap="large")
-    profile.altair_chart(depth_profile_chart(vanish, labels, 1, chart_height(300)), width="stretch")
-    facets.altair_chart(vanishing_chart(vanish, labels, chart_height(260), 240))
+    show_chart(depth_profile_chart(vanish, labels, 1, chart_height(280)), profile)
+    show_chart(vanishing_chart(vanish, labels, chart_height(240), 230), width="content")
     st.caption(f"{VANISHING['depth']} hidden layers of {VANISHING['width']} units, plain SGD lr 0.1, batch 64, "
                f"{VANISHING['steps']} steps on {label(config.dataset)}; Kaiming initial weights from one seed.")  # fmt: skip

@@ -26,19 +26,19 @@ pytestmark = [
     ),  # fmt: skip
 ]
 
-# (url path, screenshot name, charts to wait for, action before the screenshot)
+# (url path, screenshot name, charts to wait for, buttons to click first; "wait" pauses 6 s)
 PAGES = [
-    ("", "home", 0, None),
-    ("playground", "playground", 3, "train"),
+    ("", "home", 0, ()),
+    ("playground", "playground", 3, ("▶ Play", "wait", "⏸ Pause")),
+    ("playground?dataset=digits&depth=1&width=64&lr=0.1&batch_size=32", "playground_digits", 3, ("Step 1 epoch",) * 3),
+    ("forward", "forward", 4, ()),
+    ("backward", "backward", 7, ("Train 50 steps here", "Compare sigmoid, ReLU and ELU")),
     (
-        "playground?dataset=digits&depth=1&width=64&activation=elu&lr=0.1&batch_size=32",
-        "playground_digits",
+        "playground?present=1&dataset=spiral&depth=3&width=16&activation=relu&optimizer=adam&lr=0.01",
+        "projector_mode",
         3,
-        "epochs",
+        ("Step 1 epoch",) * 3,
     ),
-    ("forward", "forward", 2, None),
-    ("backward", "backward", 2, None),
-    ("playground?present=1", "projector_mode", 3, None),
 ]
 
 
@@ -100,20 +100,18 @@ def click(page, name):
     wait_idle(page)
 
 
-@pytest.mark.parametrize("path, name, n_charts, action", PAGES, ids=[p[1] for p in PAGES])
-def test_page_renders_without_errors(server, browser, path, name, n_charts, action):
+@pytest.mark.parametrize("path, name, n_charts, clicks", PAGES, ids=[p[1] for p in PAGES])
+def test_page_renders_without_errors(server, browser, path, name, n_charts, clicks):
     page = browser.new_page(viewport={"width": 1500, "height": 1000})
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{server}/{path}", timeout=60_000)
     wait_idle(page)
-    if action == "train":
-        click(page, "▶ Play")
-        page.wait_for_timeout(6_000)
-        click(page, "⏸ Pause")
-    elif action == "epochs":
-        for _ in range(3):
-            click(page, "Step 1 epoch")
+    for button in clicks:
+        if button == "wait":
+            page.wait_for_timeout(6_000)
+        else:
+            click(page, button)
     if n_charts:
         page.wait_for_function(
             f"() => document.querySelectorAll('.vega-embed canvas, .vega-embed svg').length >= {n_charts}",

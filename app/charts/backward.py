@@ -13,6 +13,14 @@ MAX_POINTS = 400  # steps per line in the gradient-norm charts
 LAYER_COLORS = alt.Scale(scheme="viridis")
 
 
+SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def sup(l):
+    """A layer number as superscript digits, for chart titles: 12 → '¹²'."""
+    return str(l).translate(SUPERSCRIPTS)
+
+
 def layer_name(l, n_layers):
     """'layer 2 (hidden)' or 'layer 3 (output)'."""
     return f"layer {l} ({'output' if l == n_layers else 'hidden'})"
@@ -24,39 +32,53 @@ def _blocks(starts, size):
     return [f"{s}" if e - s == 1 else f"{s}–{e - 1}" for s, e in zip(starts, ends)]
 
 
-def delta_frame(trace, n=0):
+def delta_frame(trace):
     """Long form of δ for the chart: one row per layer and unit (pooled to MAX_CELLS units).
 
-    One sample: δ of sample n.  A batch: Σₙ δₙ (= ∂L/∂b^l).  ``scaled`` is δ / max|δ| of its layer.
+    One sample: its δ.  A batch: Σₙ δₙ (= ∂L/∂b^l).  ``scaled`` is δ / max|δ| of its layer.
     """
     rows = []
     for l, delta in enumerate(trace.deltas, start=1):
-        v = delta[n] if len(trace.y) == 1 else delta.sum(axis=0)  # (H_l,)
+        v = delta.sum(axis=0)  # (H_l,): the sample's δ, or Σₙ δₙ for a batch
         pooled, starts, _ = pool_max_abs(v[:, None], max_rows=MAX_CELLS, max_cols=1)
         pooled = pooled[:, 0]
         peak = float(np.nanmax(np.abs(pooled))) if np.isfinite(pooled).any() else np.nan
         scale = peak if np.isfinite(peak) and peak > 0 else 1.0
         for pos, (units, value) in enumerate(zip(_blocks(starts, len(v)), pooled)):
-            rows.append({"layer": layer_name(l, trace.n_layers), "l": l, "position": pos, "units": units,
-                         "delta": value, "scaled": value / scale, "layer_max": peak})  # fmt: skip
+            rows.append(
+                {
+                    "layer": layer_name(l, trace.n_layers),
+                    "position": pos,
+                    "units": units,
+                    "delta": value,
+                    "scaled": value / scale,
+                    "layer_max": peak,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def delta_chart(frame, height=300, pooled=False):
     """Heatmap of δ: a row per layer (output on top), a cell per unit, colour δ / max|δ| of the layer."""
     order = sorted(frame["layer"].unique(), key=lambda s: -int(s.split()[1]))
-    x_title = "unit j (each cell: a block of units, the largest |δ| shown)" if pooled else "unit j"
+    x_title = "block of units j, the largest |δ| shown (hover for the units)" if pooled else "unit j"
     return (
         alt.Chart(frame, title=alt.Title("δ = ∂L/∂z at every layer", subtitle="each row scaled by its own largest |δ|"))
         .mark_rect()
         .encode(
-            x=alt.X("position:O", title=x_title, axis=alt.Axis(labelExpr="datum.value % 8 == 0 ? datum.value : ''")),
+            x=alt.X("position:O", title=x_title, axis=_axis(frame["position"].max() + 1)),
             y=alt.Y("layer:N", sort=order, title=None),
-            color=alt.Color("scaled:Q", scale=alt.Scale(scheme="redblue", domain=[-1, 1], reverse=True),
-                            title=["δ ÷ largest |δ|", "of its layer"]),  # fmt: skip
-            tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("units:N", title="unit(s) j"),
-                     alt.Tooltip("delta:Q", title="δ", format=".4~e"),
-                     alt.Tooltip("layer_max:Q", title="largest |δ| in the layer", format=".3~e")],  # fmt: skip
+            color=alt.Color(
+                "scaled:Q",
+                scale=alt.Scale(scheme="redblue", domain=[-1, 1], reverse=True),
+                title=["δ ÷ largest |δ|", "of its layer"],
+            ),
+            tooltip=[
+                alt.Tooltip("layer:N"),
+                alt.Tooltip("units:N", title="unit(s) j"),
+                alt.Tooltip("delta:Q", title="δ", format=".4~e"),
+                alt.Tooltip("layer_max:Q", title="largest |δ| in the layer", format=".3~e"),
+            ],
         )
         .properties(height=height)
     )
@@ -64,18 +86,21 @@ def delta_chart(frame, height=300, pooled=False):
 
 def delta_norm_chart(trace, height=300):
     """Bars of ‖δ^l‖ per layer on a log scale: how much error signal reaches each layer."""
-    frame = pd.DataFrame({
-        "layer": [layer_name(l, trace.n_layers) for l in range(1, trace.n_layers + 1)],
-        "norm": [float(np.linalg.norm(d)) for d in trace.deltas],
-    })  # fmt: skip
-    frame["shown"] = frame["norm"].clip(lower=LOG_FLOOR)
+    frame = pd.DataFrame(
+        {
+            "layer": [layer_name(l, trace.n_layers) for l in range(1, trace.n_layers + 1)],
+            "norm": [float(np.linalg.norm(d)) for d in trace.deltas],
+        }
+    )
+    frame = _floored(frame, "norm")
     order = [layer_name(l, trace.n_layers) for l in range(trace.n_layers, 0, -1)]
     return (
-        alt.Chart(frame, title=alt.Title("Size of δ per layer", subtitle="‖δ^l‖, log scale"))
+        alt.Chart(frame, title=alt.Title("Size of δ per layer", subtitle="‖δˡ‖, log scale"))
         .mark_bar()
         .encode(
             y=alt.Y("layer:N", sort=order, title=None),
             x=alt.X("shown:Q", scale=alt.Scale(type="log"), title="‖δ‖ (log scale)"),
+            x2="base:Q",
             color=alt.value("#6a51a3"),
             tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("norm:Q", title="‖δ‖", format=".4~e")],
         )
@@ -84,64 +109,88 @@ def delta_norm_chart(trace, height=300):
 
 
 def matrix_frame(M, max_cells=MAX_CELLS):
-    """Long form of a matrix for a heatmap, pooled to at most max_cells × max_cells blocks."""
+    """Long form of a matrix for a heatmap, pooled to at most max_cells × max_cells blocks.
+
+    Columns: row, col (position of the cell), rows, cols (the units it covers, e.g. '8–15'), value.
+    Returns (frame, (r, c)), r × c the block size (1 × 1 when not pooled).
+    """
+    M = np.atleast_2d(M)
     pooled, rows, cols = pool_max_abs(M, max_cells, max_cells)
-    R, C = np.atleast_2d(M).shape
-    row_names, col_names = _blocks(rows, R), _blocks(cols, C)
     r, c = np.meshgrid(np.arange(len(rows)), np.arange(len(cols)), indexing="ij")
-    return pd.DataFrame({
-        "row": r.ravel(), "col": c.ravel(), "rows": np.array(row_names)[r.ravel()],
-        "cols": np.array(col_names)[c.ravel()], "value": pooled.ravel(),
+    frame = pd.DataFrame({
+        "row": r.ravel(), "col": c.ravel(), "value": pooled.ravel(),
+        "rows": np.array(_blocks(rows, M.shape[0]))[r.ravel()],
+        "cols": np.array(_blocks(cols, M.shape[1]))[c.ravel()],
     })  # fmt: skip
+    return frame, (-(-M.shape[0] // len(rows)), -(-M.shape[1] // len(cols)))
 
 
-def _axis(n):
-    """An ordinal axis that labels about 16 positions at most."""
+def _axis(n, block=1):
+    """An ordinal axis of n cells of ``block`` units each, labelled by unit, about 16 labels at most."""
     step = max(1, int(np.ceil(n / 16)))
-    return alt.Axis(labelExpr=f"datum.value % {step} == 0 ? datum.value : ''", labelAngle=0)
+    return alt.Axis(labelExpr=f"datum.value % {step} == 0 ? datum.value * {block} : ''", labelAngle=0)
 
 
-def gradient_heatmap(frame, title, x_title, y_title, value_title, selected=None, height=320, width="container"):
-    """Heatmap of a gradient matrix, colour centred on zero; ``selected`` (row, col) is outlined."""
-    n_rows, n_cols = frame["row"].max() + 1, frame["col"].max() + 1
+def gradient_heatmap(M, title, x_title, y_title, value_title, selected=None, height=320, width="container"):
+    """Heatmap of a gradient matrix M (R, C), colour centred on zero; the entry ``selected`` (j, i) is outlined.
+
+    Matrices beyond MAX_CELLS rows or columns are pooled (``pool_max_abs``); the axes still count units.
+    """
+    frame, (r, c) = matrix_frame(M)
+    finite = frame["value"].to_numpy()[np.isfinite(frame["value"].to_numpy())]  # NaN does not set the scale
     base = alt.Chart(frame, title=title).encode(
-        x=alt.X("col:O", title=x_title, axis=_axis(n_cols)),
-        y=alt.Y("row:O", title=y_title, axis=_axis(n_rows)),
+        x=alt.X("col:O", title=x_title, axis=_axis(frame["col"].max() + 1, c)),
+        y=alt.Y("row:O", title=y_title, axis=_axis(frame["row"].max() + 1, r)),
     )
     cells = base.mark_rect().encode(
-        color=alt.Color("value:Q", scale=diverging_scale(frame["value"].to_numpy()), title=value_title),
-        tooltip=[alt.Tooltip("rows:N", title=y_title), alt.Tooltip("cols:N", title=x_title),
-                 alt.Tooltip("value:Q", title=value_title, format=".4~e")],  # fmt: skip
+        color=alt.Color("value:Q", scale=diverging_scale(finite), title=value_title),
+        tooltip=[
+            alt.Tooltip("rows:N", title=y_title),
+            alt.Tooltip("cols:N", title=x_title),
+            alt.Tooltip("value:Q", title=value_title, format=".4~e"),
+        ],
     )
     chart = cells
     if selected is not None:
         outline = base.transform_filter(
-            (alt.datum.row == int(selected[0])) & (alt.datum.col == int(selected[1]))
+            (alt.datum.row == int(selected[0]) // r) & (alt.datum.col == int(selected[1]) // c)
         ).mark_rect(fill=None, stroke="black", strokeWidth=3)
         chart = cells + outline
     return chart.properties(height=height, width=width)
 
 
 def _floored(frame, column):
+    """``frame`` with ``shown`` = column clipped to LOG_FLOOR (NaN and ∞ dropped from the log axis) and
+    ``base``, a power of ten below every value, where log-scale bars start (a log axis has no zero)."""
     out = frame.copy()
     out["shown"] = out[column].where(np.isfinite(out[column]), np.nan).clip(lower=LOG_FLOOR)
+    low = out["shown"].min()
+    out["base"] = 10.0 ** (np.floor(np.log10(low)) - 1) if np.isfinite(low) else LOG_FLOOR / 10
     return out
 
 
 def difference_chart(cmp, eps, height=300):
     """Bars of max |NumPy − autograd| per layer and quantity, log scale, with machine ε as a rule."""
     frame = _floored(cmp, "max_abs_diff")
+    top = np.nanmax([frame["shown"].max(), eps])
+    powers = range(round(np.log10(frame["base"].min())), int(np.ceil(np.log10(top))) + 1)
+    decades = alt.Axis(values=[10.0**k for k in powers][:: max(1, len(powers) // 8)], format=".0e")
+    title = alt.Title("Hand-derived NumPy vs PyTorch autograd", subtitle=f"a difference of 0 is drawn at {LOG_FLOOR:g}")
     bars = (
-        alt.Chart(frame)
+        alt.Chart(frame, title=title)
         .mark_bar()
         .encode(
             x=alt.X("layer:O", title="layer", axis=alt.Axis(labelAngle=0)),
             xOffset=alt.XOffset("quantity:N"),
-            y=alt.Y("shown:Q", scale=alt.Scale(type="log"), title="largest |NumPy − autograd| (log)"),
+            y=alt.Y("shown:Q", scale=alt.Scale(type="log"), title="max |NumPy − torch| (log)", axis=decades),
+            y2="base:Q",
             color=alt.Color("quantity:N", title="gradient"),
-            tooltip=[alt.Tooltip("layer:O"), alt.Tooltip("quantity:N", title="gradient"),
-                     alt.Tooltip("max_abs_diff:Q", title="max |difference|", format=".3~e"),
-                     alt.Tooltip("max_rel_diff:Q", title="max relative difference", format=".3~e")],  # fmt: skip
+            tooltip=[
+                alt.Tooltip("layer:O"),
+                alt.Tooltip("quantity:N", title="gradient"),
+                alt.Tooltip("max_abs_diff:Q", title="max |difference|", format=".3~e"),
+                alt.Tooltip("max_rel_diff:Q", title="max relative difference", format=".3~e"),
+            ],
         )
     )
     rule = (
@@ -149,8 +198,7 @@ def difference_chart(cmp, eps, height=300):
         .mark_rule(strokeDash=[6, 4], color="gray")
         .encode(y="eps:Q", tooltip=[alt.Tooltip("label:N", title="")])
     )
-    title = alt.Title("Hand-derived NumPy vs PyTorch autograd", subtitle=f"a difference of 0 is drawn at {LOG_FLOOR:g}")
-    return (bars + rule).properties(title=title, height=height)
+    return (bars + rule).properties(height=height)
 
 
 def thin_steps(norms, max_points=MAX_POINTS):
@@ -172,8 +220,11 @@ def grad_norm_chart(norms, title, height=320, width="container"):
             x=alt.X("step:Q", title="training step (mini-batch)"),
             y=alt.Y("shown:Q", scale=alt.Scale(type="log"), title="‖∂L/∂W‖ (log scale)"),
             color=alt.Color("layer:O", scale=LAYER_COLORS, title="layer (1 = input side)"),
-            tooltip=[alt.Tooltip("step:Q"), alt.Tooltip("layer:O"),
-                     alt.Tooltip("grad_norm:Q", title="‖∂L/∂W‖", format=".3~e")],  # fmt: skip
+            tooltip=[
+                alt.Tooltip("step:Q"),
+                alt.Tooltip("layer:O"),
+                alt.Tooltip("grad_norm:Q", title="‖∂L/∂W‖", format=".3~e"),
+            ],
         )
         .properties(height=height, width=width)
     )
@@ -186,8 +237,12 @@ def vanishing_chart(norms, labels, height=300, width=300):
     return (
         grad_norm_chart(frame, title="", height=height, width=width)
         .facet(column=alt.Column("name:N", sort=order, title=None, header=alt.Header(labelFontSize=16)))
-        .properties(title=alt.Title("Gradient norms per layer during training, by activation",
-                                    subtitle="same network, same initial weights, same mini-batches"))  # fmt: skip
+        .properties(
+            title=alt.Title(
+                "Gradient norms per layer during training, by activation",
+                subtitle="same network, same initial weights, same mini-batches",
+            )
+        )
     )
 
 
@@ -195,14 +250,19 @@ def depth_profile_chart(norms, labels, step=1, height=300):
     """‖∂L/∂W^l‖ against the layer at one step, a line per activation: the slope is the vanishing."""
     frame = _floored(norms[norms["step"] == step], "grad_norm").assign(name=lambda f: f["activation"].map(labels))
     return (
-        alt.Chart(frame, title=alt.Title("Gradient norm by layer before training", subtitle=f"step {step}, log scale"))
+        alt.Chart(
+            frame, title=alt.Title("Gradient norm of every layer before training", subtitle=f"step {step}, log scale")
+        )
         .mark_line(point=True)
         .encode(
             x=alt.X("layer:O", title="layer (1 = input side, last = output)", axis=alt.Axis(labelAngle=0)),
             y=alt.Y("shown:Q", scale=alt.Scale(type="log"), title="‖∂L/∂W‖ (log scale)"),
-            color=alt.Color("name:N", title="activation"),
-            tooltip=[alt.Tooltip("name:N", title="activation"), alt.Tooltip("layer:O"),
-                     alt.Tooltip("grad_norm:Q", title="‖∂L/∂W‖", format=".3~e")],  # fmt: skip
+            color=alt.Color("name:N", title="activation", scale=alt.Scale(scheme="category10")),
+            tooltip=[
+                alt.Tooltip("name:N", title="activation"),
+                alt.Tooltip("layer:O"),
+                alt.Tooltip("grad_norm:Q", title="‖∂L/∂W‖", format=".3~e"),
+            ],
         )
         .properties(height=height)
     )

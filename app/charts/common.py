@@ -10,8 +10,10 @@ SPLIT_COLORS = alt.Scale(domain=["train", "validation"], range=["#1f77b4", "#ff7
 
 def diverging_scale(values, scheme="redblue"):
     """A colour scale centred on zero (blue negative, red positive) spanning ±max|values|."""
-    m = float(np.nanmax(np.abs(values))) if np.size(values) else 1.0
-    m = m if np.isfinite(m) and m > 0 else 1.0
+    finite = np.abs(np.asarray(values, dtype=np.float64))
+    finite = finite[np.isfinite(finite)]
+    m = float(finite.max()) if finite.size else 1.0
+    m = m if m > 0 else 1.0
     return alt.Scale(scheme=scheme, domain=[-m, m], reverse=True)
 
 
