@@ -43,3 +43,20 @@ def trainer_or_stop(config, data):
         while len(trainers) > MAX_TRAINERS:
             trainers.pop(next(iter(trainers)))
     return trainers[key]
+
+
+def show_weights_note(config, trainer, where="on the Playground"):
+    """Caption naming the weights a page shows (initial or after N steps), and a divergence warning."""
+    from app.controls import config_summary
+
+    if trainer.global_step == 0:
+        shown = f"the initial weights (seed {config.seed}) — train {where} to see a trained net"
+    else:
+        shown = (
+            f"the weights after {trainer.global_step:,} training steps ({trainer.epoch} of {config.epochs} epochs done)"
+        )
+    st.caption(f"{config_summary(config)}  \nShowing {shown}.")
+    if trainer.diverged:
+        st.warning(
+            f"{trainer.diverged} The weights shown are the last ones before it diverged.", icon=":material/error:"
+        )

@@ -23,32 +23,8 @@ def norm_rel_error(a, b, eps=1e-30):
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), eps))
 
 
-def numerical_gradient(f, x, h=1e-5):
-    """∂f/∂x for a scalar f() by central differences, perturbing ``x`` in place.
-
-    df/dxᵢ ≈ (f(x + h eᵢ) − f(x − h eᵢ)) / 2h.  ``f`` takes no argument and reads ``x``
-    (an array it closes over, e.g. a layer's weight).  Shape: like x.
-    """
-    grad = np.zeros_like(x, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + h
-        f_plus = float(f())
-        x[i] = old - h
-        f_minus = float(f())
-        x[i] = old
-        grad[i] = (f_plus - f_minus) / (2 * h)
-    return grad
-
-
-def numerical_gradient_array(f, x, dout, h=1e-5):
-    """The vector-Jacobian product doutᵀ ∂f/∂x for an array-valued f(), by central differences.
-
-    ∂L/∂xᵢ ≈ Σ dout ⊙ (f(x + h eᵢ) − f(x − h eᵢ)) / 2h, where L = Σ dout ⊙ f; the difference
-    is taken element-wise before the sum, which keeps round-off at the scale of each output.
-    """
+def _central_differences(f, x, h, combine):
+    """Perturb each entry of ``x`` in place by ±h and return combine(f(x+h), f(x−h)) / 2h per entry."""
     grad = np.zeros_like(x, dtype=np.float64)
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     for _ in it:
@@ -59,8 +35,26 @@ def numerical_gradient_array(f, x, dout, h=1e-5):
         x[i] = old - h
         f_minus = np.array(f(), dtype=np.float64)
         x[i] = old
-        grad[i] = np.sum((f_plus - f_minus) * dout) / (2 * h)
+        grad[i] = combine(f_plus, f_minus) / (2 * h)
     return grad
+
+
+def numerical_gradient(f, x, h=1e-5):
+    """∂f/∂x for a scalar f() by central differences, perturbing ``x`` in place.
+
+    df/dxᵢ ≈ (f(x + h eᵢ) − f(x − h eᵢ)) / 2h.  ``f`` takes no argument and reads ``x``
+    (an array it closes over, e.g. a layer's weight).  Shape: like x.
+    """
+    return _central_differences(f, x, h, lambda plus, minus: float(plus - minus))
+
+
+def numerical_gradient_array(f, x, dout, h=1e-5):
+    """The vector-Jacobian product doutᵀ ∂f/∂x for an array-valued f(), by central differences.
+
+    ∂L/∂xᵢ ≈ Σ dout ⊙ (f(x + h eᵢ) − f(x − h eᵢ)) / 2h, where L = Σ dout ⊙ f; the difference
+    is taken element-wise before the sum, which keeps round-off at the scale of each output.
+    """
+    return _central_differences(f, x, h, lambda plus, minus: np.sum((plus - minus) * dout))
 
 
 def numerical_jacobian(f, x, h=1e-5):

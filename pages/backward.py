@@ -16,10 +16,10 @@ from app.charts.backward import (
     sup,
     vanishing_chart,
 )
-from app.controls import chart_height, config_summary, keep, label, show_chart, sidebar
+from app.controls import chart_height, keep, label, show_chart, sidebar
 from app.live import advance
 from app.sample import sample_picker
-from app.session import dataset_or_stop, trainer_or_stop
+from app.session import dataset_or_stop, show_weights_note, trainer_or_stop
 from core.backward_trace import backward_trace, chain_rule, chain_rule_latex, compare_with_autograd
 from core.grad_flow import gradient_norms_by_depth, gradient_ratio_summary
 
@@ -47,13 +47,7 @@ data = dataset_or_stop(config)
 trainer = trainer_or_stop(config, data)
 
 st.title("Backward pass")
-if trainer.global_step == 0:
-    shown = f"the initial weights (seed {config.seed}) — train on the Playground or below to see a trained net"
-else:
-    shown = f"the weights after {trainer.global_step:,} training steps ({trainer.epoch} of {config.epochs} epochs done)"
-st.caption(f"{config_summary(config)}  \nShowing {shown}.")
-if trainer.diverged:
-    st.warning(f"{trainer.diverged} The weights shown are the last ones before it diverged.", icon=":material/error:")
+show_weights_note(config, trainer, "on the Playground or below")
 
 keep("w_bwd_source", "sample")
 pick, info = st.columns([1, 2], gap="large")

@@ -4,9 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from app.charts.forward import MAX_BAR_UNITS, layer_chart, network_diagram, probs_chart, sample_plane_chart
-from app.controls import chart_height, config_summary, keep, label, show_chart, sidebar
+from app.controls import chart_height, keep, label, show_chart, sidebar
 from app.sample import sample_image, sample_picker
-from app.session import dataset_or_stop, trainer_or_stop
+from app.session import dataset_or_stop, show_weights_note, trainer_or_stop
 from core.evaluation import points_frame
 from core.forward_trace import (
     MAX_DIAGRAM_EDGES,
@@ -26,13 +26,7 @@ data = dataset_or_stop(config)
 trainer = trainer_or_stop(config, data)
 
 st.title("Forward pass")
-if trainer.global_step == 0:
-    shown = f"the initial weights (seed {config.seed}) — train on the Playground to see a trained net"
-else:
-    shown = f"the weights after {trainer.global_step:,} training steps (epoch {trainer.epoch}) on the Playground"
-st.caption(f"{config_summary(config)}  \nShowing {shown}.")
-if trainer.diverged:
-    st.warning(f"{trainer.diverged} The weights shown are the last ones before it diverged.", icon=":material/error:")
+show_weights_note(config, trainer)
 
 pick, look, result = st.columns([1, 1.3, 1.3], gap="large")
 with pick:

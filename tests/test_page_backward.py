@@ -1,27 +1,17 @@
 """The Backward page, opened from the entrypoint as a user would."""
 
 import re
-from pathlib import Path
 
 import numpy as np
-from streamlit.testing.v1 import AppTest
 
 from core.backends import initial_weights
 from core.backward_trace import backward_trace, chain_rule, tex_number
 from core.data import load_dataset
-
-ENTRYPOINT = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+from tests.helpers import open_page
 
 
 def open_backward(**query):
-    at = AppTest.from_file(ENTRYPOINT, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page("../pages/backward.py")
-    at.run()
-    assert not at.exception
-    return at
+    return open_page("backward", **query)
 
 
 def latex(at):

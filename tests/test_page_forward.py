@@ -1,24 +1,14 @@
 """The Forward pass page, opened from the entrypoint and driven through its controls."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from streamlit import dataframe_util
-from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+from tests.helpers import open_page
 
 
 def open_forward(**query):
-    at = AppTest.from_file(APP, default_timeout=60)
-    for name, value in query.items():
-        at.query_params[name] = value
-    at.run()
-    at.switch_page("../pages/forward.py")
-    at.run()
-    assert not at.exception
-    return at
+    return open_page("forward", **query)
 
 
 def chart_frames(at):

@@ -1,22 +1,12 @@
 """The Playground page, opened from the entrypoint as a user would."""
 
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
-ENTRYPOINT = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+from tests.helpers import open_page
 
 
 def open_playground(**query):
-    at = AppTest.from_file(ENTRYPOINT, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page("../pages/playground.py")
-    at.run()
-    assert not at.exception
-    return at
+    return open_page("playground", **query)
 
 
 def metrics(at):
