@@ -7,9 +7,10 @@ from pathlib import Path
 import streamlit as st
 
 from app.settings import CHOICES, UI_LIMITS, AppConfig, from_query, to_query
+from core.data import DATA_DIR as DEFAULT_DATA_DIR
 from core.data import TOY_DATASETS
 
-DATA_DIR = os.environ.get("MLP_LAB_DATA_DIR", "data")
+DATA_DIR = os.environ.get("MLP_LAB_DATA_DIR", DEFAULT_DATA_DIR)
 
 LABELS = {
     "digits": "8×8 digits (embedded)", "moons": "Two moons", "circles": "Circles", "spiral": "Spiral (3 classes)",

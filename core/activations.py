@@ -20,7 +20,8 @@ class ELUModule:
         return self.out
 
     def backward(self, dout):
-        return dout * np.where(self.x > 0, 1.0, self.out + self.alpha)  # elu'(x) = 1 or αeˣ = out + α
+        # elu'(x) = 1 or αeˣ; not out + α, which cancels to 0 for very negative x
+        return dout * np.where(self.x > 0, 1.0, self.alpha * np.exp(np.minimum(self.x, 0)))
 
     def clear_cache(self):
         self.x = self.out = None

@@ -6,6 +6,7 @@ mini-batches, and report losses and gradients as Python floats and NumPy arrays.
 
 import numpy as np
 
+from core.losses import log_softmax
 from core.numpy_mlp import MLP
 from core.optim import make_optimizer
 
@@ -43,10 +44,14 @@ class NumpyBackend:
         """[(dW, db), …] of the last step, as copies."""
         return [(dW.copy(), db.copy()) for dW, db in self.mlp.get_grads()]
 
-    def predict_proba(self, x, batch_size=4096):
-        """Class probabilities (N, C), in chunks so a large set does not allocate at once."""
-        out = [self.mlp.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-        return np.concatenate(out) if out else np.zeros((0, self.mlp.widths[-1]))
+    def predict_logits(self, x, batch_size=4096):
+        """Logits z_L (N, C), in chunks so a large set does not allocate at once."""
+        out = [self.mlp.logits(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, self.mlp.widths[-1]), self.mlp.dtype)
+
+    def predict_proba(self, x):
+        """Class probabilities softmax(z_L), (N, C)."""
+        return np.exp(log_softmax(self.predict_logits(x)))
 
     def get_weights(self):
         return self.mlp.get_weights()
@@ -99,13 +104,13 @@ class TorchBackend:
     def last_grads(self):
         return self.model.numpy_grads()
 
-    def predict_proba(self, x, batch_size=4096):
+    def predict_logits(self, x, batch_size=4096):
         with self.torch.no_grad():
-            out = [
-                self.torch.softmax(self.model(self._tensor(x[i : i + batch_size])), dim=1).cpu().numpy()
-                for i in range(0, len(x), batch_size)
-            ]
+            out = [self.model(self._tensor(x[i : i + batch_size])).cpu().numpy() for i in range(0, len(x), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, self.model.linears[-1].out_features))
+
+    def predict_proba(self, x):
+        return np.exp(log_softmax(self.predict_logits(x)))
 
     def get_weights(self):
         return self.model.numpy_weights()

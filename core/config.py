@@ -67,6 +67,8 @@ def validate(config, n_inputs=None, n_classes=None):
         raise ConfigError(f"learning rate must be a finite number in (0, {MAX_LR}], got {c.lr!r}")
     if not (math.isfinite(c.momentum) and 0 <= c.momentum < 1):
         raise ConfigError(f"momentum must be in [0, 1), got {c.momentum!r}")
+    if c.optimizer == "nesterov" and c.momentum == 0:
+        raise ConfigError("Nesterov momentum needs a momentum above 0 (e.g. 0.9)")
     if not (math.isfinite(c.weight_decay) and 0 <= c.weight_decay <= 1):
         raise ConfigError(f"weight decay must be in [0, 1], got {c.weight_decay!r}")
     if not isinstance(c.batch_size, int) or not 1 <= c.batch_size <= MAX_BATCH_SIZE:

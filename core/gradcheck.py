@@ -86,6 +86,8 @@ def check_mlp_gradients(mlp, x, y, h=1e-5):
     """
     from core.losses import softmax_cross_entropy
 
+    if mlp.dtype != np.float64:
+        raise ValueError("finite differences need float64: build the MLP with dtype=np.float64")
     mlp.loss_and_backward(x, y)
     analytic = [(dW.copy(), db.copy()) for dW, db in mlp.get_grads()]
 

@@ -91,6 +91,7 @@ class MLP:
         Returns (loss, probs (N, C)); grads and ``deltas`` are filled.
         """
         loss, dlogits, probs = softmax_cross_entropy(self.logits(x), y)
+        self.softmax.out = probs  # so a later ``backward(dout)`` uses this batch's probabilities
         self.activations.append(probs)
         self.backward_from_logits(dlogits)
         return loss, probs

@@ -7,6 +7,7 @@ seed 42) on the embedded 8×8 digits. The last line printed is ``test accuracy: 
 import argparse
 import math
 import sys
+from pathlib import Path
 
 from core.config import BACKENDS, DTYPES, ConfigError, TrainConfig, validate
 
@@ -18,13 +19,15 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_args(argv=None):
     from core.activations import ACTIVATIONS
-    from core.data import DATASETS
+    from core.data import DATA_DIR, DATASETS
     from core.optim import OPTIMIZERS
 
     p = _Parser(prog="python -m core.train", description=__doc__.splitlines()[0])
     p.add_argument("--backend", choices=BACKENDS, default="numpy")
     p.add_argument("--dataset", choices=DATASETS, default="digits")
-    p.add_argument("--data-dir", default="data", help="where MNIST / CIFAR-10 files are (default: data)")
+    p.add_argument(
+        "--data-dir", default=DATA_DIR, help="where MNIST / CIFAR-10 files are (default: the repository's data/)"
+    )
     p.add_argument("--download", action="store_true", help="download MNIST / CIFAR-10 if missing (needs network)")
     p.add_argument("--hidden-dims", type=int, nargs="*", default=[128], help="hidden widths, e.g. 256 128")
     p.add_argument("--activation", choices=list(ACTIVATIONS), default="elu")
@@ -53,7 +56,16 @@ def main(argv=None):
     try:
         validate(config)
         from core.data import DatasetError, load_dataset
+        from core.data.toy import check_toy_args
 
+        try:
+            check_toy_args(args.n_samples, args.noise)
+            if args.out:
+                Path(args.out).mkdir(parents=True, exist_ok=True)  # fail now, not after training
+        except OSError as e:
+            raise ConfigError(f"cannot write results to {args.out} ({e.strerror})") from e
+        except DatasetError as e:
+            raise ConfigError(str(e)) from e
         try:
             data = load_dataset(args.dataset, data_dir=args.data_dir, n_samples=args.n_samples,
                                 noise=args.noise, seed=args.seed, download=args.download)  # fmt: skip

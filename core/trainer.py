@@ -12,6 +12,7 @@ import pandas as pd
 
 from core.backends import initial_weights, make_backend
 from core.config import validate
+from core.losses import log_softmax
 
 
 class TrainingDiverged(RuntimeError):
@@ -71,6 +72,8 @@ class Trainer:
         """
         if self.diverged:
             raise TrainingDiverged(self.diverged)
+        if self.finished:
+            raise RuntimeError(f"the run has finished its {self.config.epochs} epochs: raise epochs or reset")
         if self.step_in_epoch == 0:
             self.order = self.shuffle_rng.permutation(len(self.y["train"]))
         B = self.config.batch_size
@@ -81,7 +84,7 @@ class Trainer:
         if not np.isfinite(loss):  # the backend skipped the update
             self.diverged = (
                 f"Training diverged at epoch {self.epoch + 1}, step {self.step_in_epoch + 1}: "
-                f"the loss became {loss}. Lower the learning rate (now {self.config.lr:g}) and reset."
+                f"the loss became {loss}. Lower the learning rate (now {self.config.lr:g}) and start again."
             )
             raise TrainingDiverged(self.diverged)
         self.step_in_epoch += 1
@@ -140,14 +143,14 @@ class Trainer:
             current = self.model.get_weights()
             self.model.set_weights(weights)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            probs = self.model.predict_proba(self.X[split])
+            logits = self.model.predict_logits(self.X[split])
+            logp = log_softmax(logits.astype(np.float64))  # from the logits: no underflow to log 0
         if weights is not None:
             self.model.set_weights(current)
         y = self.y[split]
         if len(y) == 0:
             return float("nan"), float("nan")
-        p = np.clip(probs[np.arange(len(y)), y].astype(np.float64), 1e-300, None)
-        return float(-np.log(p).mean()), float((probs.argmax(axis=1) == y).mean())
+        return float(-logp[np.arange(len(y)), y].mean()), float((logits.argmax(axis=1) == y).mean())
 
     def test_metrics(self):
         """Loss and accuracy on the test set with the best-on-validation weights."""

@@ -1,8 +1,10 @@
 """``python -m core.train``: defaults, outputs, and one-line errors for bad arguments."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +55,32 @@ def test_divergence_exits_with_the_message():
         "--dataset", "moons", "--lr", "10", "--hidden-dims", "64", "64", "--activation", "relu", "--batch-size", "4"
     )
     assert out.returncode == 1 and "diverged at epoch" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--optimizer", "nesterov", "--momentum", "0", "--backend", "torch"], "Nesterov"),
+        (["--noise", "5"], "noise"),
+        (["--n-samples", "3"], "n_samples"),
+    ],
+)
+def test_more_bad_arguments_exit_before_training(args, words):
+    out = cli(*args)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1 and words in lines[0], out.stderr
+
+
+def test_out_pointing_at_a_file_fails_before_training(tmp_path):
+    target = tmp_path / "a-file"
+    target.write_text("")
+    out = cli("--out", str(target))
+    assert out.returncode == 2 and "cannot write results" in out.stderr and "Traceback" not in out.stderr
+    assert "epoch" not in out.stdout  # nothing was trained
+
+
+def test_runs_from_any_folder(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "core.train", "--quiet", "--epochs", "1"], capture_output=True,
+                         text=True, timeout=300, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})  # fmt: skip
+    assert out.returncode == 0, out.stderr

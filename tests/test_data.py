@@ -536,3 +536,32 @@ def test_download_failures_say_what_to_copy(tmp_path, monkeypatch):
         download.download_cifar10(tmp_path)
     with pytest.raises(DatasetError, match="'python' or 'binary'"):
         download.download_cifar10(tmp_path, fmt="png")
+
+
+@pytest.mark.parametrize(
+    "batch, words",
+    [
+        ({b"data": np.zeros((4, 3072), np.uint8), b"labels": [[0], [1, 2], 3, 4], b"\xff": 1}, "malformed labels"),
+        ({b"\xff\xfe": 1, b"labels": [0, 1]}, "uint8 array"),
+    ],
+)
+def test_malformed_cifar_batches_raise_dataset_error(tmp_path, batch, words):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    with pytest.raises(DatasetError, match=words):
+        load_cifar10_raw(tmp_path)
+
+
+def test_too_few_training_images_is_a_clear_error(tmp_path):
+    write_mnist(tmp_path / "mnist", n_train=9, n_test=3)
+    with pytest.raises(DatasetError, match="at least 10"):
+        load_dataset("mnist", data_dir=tmp_path)
+
+
+def test_download_into_a_file_path_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DatasetError, match="Cannot create the folder"):
+        download.fetch("https://example.invalid/x.gz", blocker / "mnist" / "x.gz", "0" * 32)

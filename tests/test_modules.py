@@ -157,3 +157,30 @@ def test_unknown_activation_is_rejected():
 def test_numerical_jacobian_of_linear_map_is_the_matrix():
     A = np.arange(6.0).reshape(2, 3)
     assert np.allclose(numerical_jacobian(lambda v: A @ v, np.ones(3)), A)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_elu_derivative_is_exact_far_on_the_negative_side(dtype):
+    x = np.linspace(-40, -10, 31).astype(dtype)[None, :]
+    elu = ELUModule()
+    elu.forward(x)
+    dx = elu.backward(np.ones_like(x))
+    exact = np.exp(x.astype(np.float64))  # elu'(x) = αeˣ with α = 1
+    assert dx.dtype == dtype and rel_error(dx, exact) < (1e-12 if dtype == np.float64 else 1e-6)
+
+
+def test_module_backward_after_the_fused_path_uses_the_new_batch():
+    rng = np.random.default_rng(9)
+    mlp = MLP(4, [5], 3, rng=rng)
+    x1, x2, y = rng.standard_normal((6, 4)), rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+    mlp.forward(x1)
+    _, probs = mlp.loss_and_backward(x2, y)
+    fused = [dW.copy() for dW, _ in mlp.get_grads()]
+    mlp.backward(CrossEntropyModule().backward(probs, y))
+    assert all(rel_error(a, b) < 1e-9 for a, b in zip(fused, [dW for dW, _ in mlp.get_grads()]))
+
+
+def test_gradient_check_refuses_float32():
+    mlp = MLP(3, [4], 2, dtype=np.float32, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="float64"):
+        check_mlp_gradients(mlp, np.ones((2, 3)), np.array([0, 1]))

@@ -82,3 +82,22 @@ def test_fifty_steps_give_the_same_loss_curve(optimizer):
     a, b = np.array(curves["numpy"]), np.array(curves["torch"])
     assert a[-1] < a[0]  # it learns
     assert np.max(np.abs(a - b) / np.abs(b)) < 1e-8
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_saturated_units_agree_entry_by_entry(dtype):
+    """Very negative pre-activations (ELU's tail, sigmoid's floor) still match autograd per entry.
+
+    (tanh is left out: at z = −20 both sides compute 1 − tanh²z ≈ 1e-17 from a rounded tanh.)
+    """
+    for activation in ("elu", "sigmoid"):
+        mlp, net, x, y = twins(activation, dtype)
+        for lin in mlp.layers[:-1]:
+            lin.params["bias"] = np.full_like(lin.params["bias"], -20.0)
+        net.load_numpy_weights(mlp.get_weights())
+        mlp.loss_and_backward(x, y)
+        loss = torch.nn.functional.cross_entropy(net(torch.from_numpy(x)), torch.from_numpy(y))
+        loss.backward()
+        for (dW, _), (tW, _) in zip(mlp.get_grads(), net.numpy_grads()):
+            scale = np.abs(tW).max()
+            assert np.abs(dW - tW).max() <= TOLERANCE[dtype] * scale, activation

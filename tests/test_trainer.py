@@ -118,3 +118,21 @@ def test_saved_run_loads_back(moons, tmp_path):
     (tmp_path / "weights.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="cannot load the run"):
         load_run(tmp_path)
+
+
+def test_a_finished_run_does_not_take_more_steps(moons):
+    t = run(moons, epochs=2)
+    with pytest.raises(RuntimeError, match="finished its 2 epochs"):
+        t.step()
+    assert t.finished and len(t.history()) == 2 * 4
+
+
+def test_validation_loss_comes_from_logits_in_float32(moons):
+    t = Trainer(moons, TrainConfig(hidden_dims=(8,), dtype="float32"))
+    W, b = t.model.get_weights()[-1]
+    t.model.set_weights([t.model.get_weights()[0], (W * 1e4, b)])  # absurdly confident outputs
+    loss32, _ = t.evaluate("val")
+    t64 = Trainer(moons, TrainConfig(hidden_dims=(8,), dtype="float64"))
+    t64.model.set_weights([(W.astype(np.float64), b.astype(np.float64)) for W, b in t.model.get_weights()])
+    loss64, _ = t64.evaluate("val")
+    assert np.isfinite(loss32) and loss32 == pytest.approx(loss64, rel=1e-3)

@@ -4,6 +4,8 @@
 return the files' own arrays. See ``core.data.splits`` for the standardization convention.
 """
 
+from pathlib import Path
+
 import numpy as np
 
 from core.data.cifar10 import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, load_cifar10_raw
@@ -41,10 +43,11 @@ DATASETS = ("digits", "moons", "circles", "spiral", "xor", "blobs", "mnist", "ci
 IMAGE_DATASETS = ("digits", "mnist", "cifar10")
 MAX_VAL_IMAGES = 5000  # MNIST / CIFAR-10 validation size: min(5000, 10% of the training files)
 DIGIT_NAMES = [str(k) for k in range(10)]
+DATA_DIR = str(Path(__file__).resolve().parents[2] / "data")  # the repository's data/, from any folder
 SPLIT_SEED = 0  # image sets: one fixed split, so runs with different seeds share a test set
 
 
-def load_dataset(name: str, *, data_dir="data", n_samples=400, noise=0.1, seed=42, download=False) -> Dataset:
+def load_dataset(name: str, *, data_dir=DATA_DIR, n_samples=400, noise=0.1, seed=42, download=False) -> Dataset:
     """Load, split and standardize a data set by name (one of DATASETS).
 
     - toy sets: ``make_toy(name, n_samples, noise, seed)``, stratified 60/20/20 split,
@@ -84,7 +87,8 @@ def load_dataset(name: str, *, data_dir="data", n_samples=400, noise=0.1, seed=4
         X_train, y_train, X_test, y_test = _raw(load_mnist_raw, download_mnist, data_dir, download)
         parts = _hold_out_val(X_train, y_train, SPLIT_SEED) + [(X_test, y_test)]
         X_fit = parts[0][0]  # (N_train, 28, 28) uint8
-        mean, std = np.full(784, X_fit.mean() / 255.0), np.full(784, X_fit.std() / 255.0)
+        std = X_fit.std() / 255.0
+        mean, std = np.full(784, X_fit.mean() / 255.0), np.full(784, std if std > 1e-8 else 1.0)  # blank images: 1
         return _assemble(name, parts, DIGIT_NAMES, (28, 28), 255.0, mean, std)
     if name == "cifar10":
         X_train, y_train, X_test, y_test = _raw(load_cifar10_raw, download_cifar10, data_dir, download)
@@ -105,6 +109,8 @@ def _raw(load, get, data_dir, download):
 
 
 def _hold_out_val(X, y, seed):
+    if len(y) < 10:
+        raise DatasetError(f"The training files hold {len(y)} images; at least 10 are needed (one for validation).")
     n_val = min(MAX_VAL_IMAGES, len(y) // 10)
     train, val, _ = stratified_split(y, n_val, seed=seed)
     return [(X[train], y[train]), (X[val], y[val])]
@@ -113,7 +119,7 @@ def _hold_out_val(X, y, seed):
 def _assemble(name, parts, class_names, image_shape, raw_scale, mean, std) -> Dataset:
     arrays = []
     for X, y in parts:
-        arrays += [standardize(X.reshape(len(X), -1), mean, std, raw_scale), y]
+        arrays += [standardize(X.reshape(len(X), len(mean)), mean, std, raw_scale), y]  # (N, D), also for N = 0
     return Dataset(
         name,
         *arrays,

@@ -52,8 +52,11 @@ def _read_python_batch(path: Path):
         raise DatasetError(f"{path} cannot be read ({err!r}): it is truncated or corrupt.") from err
     if not isinstance(batch, dict):
         raise DatasetError(f"{path} does not hold a CIFAR-10 batch (a dict).")
-    batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
-    X, y = batch.get("data"), np.asarray(batch.get("labels"))
+    batch = {k.decode(errors="replace") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    try:
+        X, y = batch.get("data"), np.asarray(batch.get("labels"), dtype=np.int64)
+    except (TypeError, ValueError) as err:
+        raise DatasetError(f"{path} has malformed labels under b'labels' ({err}).") from err
     if not isinstance(X, np.ndarray) or X.dtype != np.uint8 or X.ndim != 2 or X.shape[1] != PIXELS:
         raise DatasetError(f"{path} has no (N, 3072) uint8 array under b'data'.")
     return X, y

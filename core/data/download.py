@@ -40,7 +40,12 @@ def fetch(url: str, dest, md5: str) -> None:
     Raises DatasetError on a network failure or a checksum mismatch; ``dest`` is then untouched.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DatasetError(
+            f"Cannot create the folder {dest.parent} ({err.strerror}): choose a writable --data-dir."
+        ) from err
     digest = hashlib.md5(usedforsecurity=False)
     with tempfile.NamedTemporaryFile(dir=dest.parent, suffix=".part", delete=False) as part:
         try:

@@ -56,6 +56,14 @@ def _blob(c, m, rng):
 _SHAPES = {"moons": _moon, "circles": _circle, "spiral": _spiral_arm, "xor": _xor, "blobs": _blob}
 
 
+def check_toy_args(n_samples, noise):
+    """Raise DatasetError unless 20 ≤ n_samples ≤ 10,000 and 0 ≤ noise ≤ 2."""
+    if not 20 <= n_samples <= 10_000:
+        raise DatasetError(f"n_samples must be between 20 and 10,000, got {n_samples}.")
+    if not 0.0 <= noise <= 2.0:  # False for NaN too
+        raise DatasetError(f"noise must be between 0 and 2, got {noise}.")
+
+
 def make_toy(name: str, n_samples: int = 400, noise: float = 0.1, seed: int = 0):
     """Sample a toy set: ``x = shape_y(t) + noise * eps``, eps ~ N(0, I).
 
@@ -70,10 +78,7 @@ def make_toy(name: str, n_samples: int = 400, noise: float = 0.1, seed: int = 0)
     """
     if name not in TOY_DATASETS:
         raise DatasetError(f"Unknown toy data set {name!r}; choose one of {', '.join(TOY_DATASETS)}.")
-    if not 20 <= n_samples <= 10_000:
-        raise DatasetError(f"n_samples must be between 20 and 10,000, got {n_samples}.")
-    if not 0.0 <= noise <= 2.0:
-        raise DatasetError(f"noise must be between 0 and 2, got {noise}.")
+    check_toy_args(n_samples, noise)
     rng = np.random.default_rng(seed)
     K = len(TOY_CLASS_NAMES[name])
     sizes = [n_samples // K + (c < n_samples % K) for c in range(K)]  # balanced
