@@ -77,7 +77,7 @@ def show_chart(chart, box=None, width="stretch"):
         chart = (
             chart.configure_axis(labelFontSize=16, titleFontSize=18)
             .configure_legend(labelFontSize=16, titleFontSize=16)
-            .configure_title(fontSize=20)
+            .configure_title(fontSize=20, subtitleFontSize=16)
         )
     (box or st).altair_chart(chart, width=width, theme=theme)
 
@@ -150,8 +150,11 @@ def sidebar():
 
 def config_summary(config):
     """One line naming the network and the run, for captions."""
-    layers = " → ".join(str(w) for w in config.hidden_dims) or "no hidden layer"
+    if config.depth:
+        net = f"hidden {' → '.join(str(w) for w in config.hidden_dims)} · {label(config.activation)}"
+    else:
+        net = "no hidden layer (softmax regression)"
     return (
-        f"{label(config.dataset)} · hidden {layers} · {label(config.activation)} · {label(config.optimizer)} "
+        f"{label(config.dataset)} · {net} · {label(config.optimizer)} "
         f"lr {config.lr:g} · batch {config.batch_size} · seed {config.seed} · {label(config.backend)}"
     )

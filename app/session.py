@@ -32,7 +32,9 @@ def trainer_or_stop(config, data):
     Trainers live in ``st.session_state`` (they are mutable and per user), keyed by every field
     that changes the run, so switching pages or back to an earlier setup resumes where it was.
     """
-    key = (config.data_key(), config.train_config().to_dict().__repr__())
+    run = config.train_config().to_dict()
+    epochs = run.pop("epochs")  # more epochs continue the same run rather than start a new one
+    key = (config.data_key(), repr(run))
     trainers = st.session_state.setdefault("trainers", {})
     if key not in trainers:
         try:
@@ -42,6 +44,7 @@ def trainer_or_stop(config, data):
             st.stop()
         while len(trainers) > MAX_TRAINERS:
             trainers.pop(next(iter(trainers)))
+    trainers[key].config.epochs = epochs
     return trainers[key]
 
 

@@ -79,7 +79,9 @@ class TorchBackend:
         )
 
     def _tensor(self, a):
-        return self.torch.from_numpy(np.ascontiguousarray(a)).to(self.model.device)
+        """A NumPy array on the model's device; floating arrays in the model's dtype."""
+        t = self.torch.from_numpy(np.ascontiguousarray(a))
+        return t.to(self.model.device, self.model.dtype) if t.is_floating_point() else t.to(self.model.device)
 
     def _loss(self, x, y):
         logits = self.model(self._tensor(x))

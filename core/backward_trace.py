@@ -17,7 +17,14 @@ import pandas as pd
 
 from core.activations import make_activation
 from core.gradcheck import rel_error
+from core.latex import tex_number as _tex_number
 from core.losses import softmax_cross_entropy
+
+
+def tex_number(x, digits=4):
+    """A number for the chain-rule equations: ``core.latex.tex_number`` with negatives in brackets."""
+    return _tex_number(x, digits, brackets=True)
+
 
 # f'(z) of each activation, for the equations.
 DERIVATIVE_TEX = {
@@ -159,17 +166,6 @@ def chain_rule(trace, layer, j, i, n=0):
             rule.upstream = float(rule.W_next @ rule.delta_next)
             rule.z, rule.fprime = float(trace.zs[l - 1][n, j]), float(trace.fprimes[l - 1][n, j])
     return rule
-
-
-def tex_number(x, digits=4):
-    """A number for LaTeX: 4 significant digits, powers of ten as ×10ⁿ, negatives in brackets."""
-    if not np.isfinite(x):
-        return r"\text{" + str(x) + "}"
-    text = f"{x:.{digits}g}"
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        text = rf"{mantissa}\times10^{{{int(exponent)}}}"
-    return f"({text})" if x < 0 else text
 
 
 def _sum_terms(pairs, total_terms, shown=3):

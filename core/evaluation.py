@@ -26,7 +26,8 @@ def decision_grid(predict_proba, data, resolution=60, margin=0.4):
     i1, i2 = i1.ravel(), i2.ravel()
     return pd.DataFrame({
         "x1": edges[0][i1], "x1_end": edges[0][i1 + 1], "x2": edges[1][i2], "x2_end": edges[1][i2 + 1],
-        "predicted": np.asarray(data.class_names)[pred], "confidence": probs[np.arange(len(pred)), pred],
+        "predicted": np.asarray(data.class_names)[pred],
+        "confidence": np.nan_to_num(probs[np.arange(len(pred)), pred], nan=0.0),  # a NaN network: blank cells
     })  # fmt: skip
 
 

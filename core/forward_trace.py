@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from core.activations import make_activation
+from core.latex import tex_number
 from core.losses import log_softmax
 from core.numpy_mlp import MLP
 
@@ -130,7 +131,7 @@ def forward_trace(weights, activation, x, y):
         raise ValueError(f"label {y} is not a class of this network (0 to {C - 1})")
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         probs = mlp.forward(x[None])[0]  # (C,)
-        loss = -float(log_softmax(mlp.zs[-1])[0, y])
+        loss = -float(log_softmax(mlp.zs[-1])[0, y]) + 0.0  # + 0.0: no −0 when p_y = 1
     return ForwardTrace(
         x=x, y=y, activation=activation, weights=weights, zs=[z[0] for z in mlp.zs],
         activations=[a[0] for a in mlp.activations], probs=probs, loss=loss,
@@ -189,23 +190,9 @@ def unit_equation(trace, layer, unit, max_terms=MAX_SHOWN_TERMS):
 # ---- LaTeX with the numbers ------------------------------------------------------------------
 
 
-def tex_num(v, digits=4):
-    """A number for KaTeX: 4 significant digits, 1.2\\times10^{-5} instead of 1.2e-05, NaN and ∞ spelt out."""
-    v = float(v)
-    if np.isnan(v):
-        return r"\text{NaN}"
-    if np.isinf(v):
-        return r"\infty" if v > 0 else r"-\infty"
-    text = f"{v:.{digits}g}"
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        text = rf"{mantissa}\times10^{{{int(exponent)}}}"
-    return text
-
-
 def _paren(v):
     """A number wrapped in parentheses when negative, so products read unambiguously."""
-    return f"({tex_num(v)})" if v < 0 else tex_num(v)
+    return tex_number(v, brackets=True)
 
 
 ACTIVATION_TEX = {
@@ -225,16 +212,16 @@ def activation_latex(eq):
     definition = rf"f(z) = {ACTIVATION_TEX[eq.activation]}"
     middle = None  # f written out at this z, where that adds something
     if eq.activation == "elu":
-        definition += rf",\quad \alpha = {tex_num(module.alpha)}"
-        middle = rf"{tex_num(module.alpha)}\,(e^{{{tex_num(z)}}} - 1)" if z <= 0 else None
+        definition += rf",\quad \alpha = {tex_number(module.alpha)}"
+        middle = rf"{tex_number(module.alpha)}\,(e^{{{tex_number(z)}}} - 1)" if z <= 0 else None
     elif eq.activation == "leaky_relu":
-        definition += rf",\quad s = {tex_num(module.negative_slope)}"
-        middle = rf"{tex_num(module.negative_slope)} \cdot {_paren(z)}" if z <= 0 else None
+        definition += rf",\quad s = {tex_number(module.negative_slope)}"
+        middle = rf"{tex_number(module.negative_slope)} \cdot {_paren(z)}" if z <= 0 else None
     elif eq.activation == "relu":
-        middle = rf"\max({tex_num(z)}, 0)"
+        middle = rf"\max({tex_number(z)}, 0)"
     elif eq.activation == "sigmoid":
-        middle = rf"\frac{{1}}{{1 + e^{{{tex_num(-z)}}}}}"
-    steps = [rf"a^{{({l})}}_{{{j}}}", rf"f({tex_num(z)})", *([middle] if middle else []), tex_num(eq.a)]
+        middle = rf"\frac{{1}}{{1 + e^{{{tex_number(-z)}}}}}"
+    steps = [rf"a^{{({l})}}_{{{j}}}", rf"f({tex_number(z)})", *([middle] if middle else []), tex_number(eq.a)]
     return definition, " = ".join(steps)
 
 
@@ -249,10 +236,10 @@ def linear_latex(eq, per_line=3):
         parts.append(rf"\underbrace{{{_paren(eq.rest)}}}_{{\text{{{eq.n_rest} more terms}}}}")
     parts.append(rf"\underbrace{{{_paren(eq.bias)}}}_{{b}}")
     if len(parts) <= per_line + 1:
-        return formula, rf"{lhs} = " + " + ".join(parts) + rf" = {tex_num(eq.z)}"
+        return formula, rf"{lhs} = " + " + ".join(parts) + rf" = {tex_number(eq.z)}"
     lines = [" + ".join(parts[i : i + per_line]) for i in range(0, len(parts), per_line)]
     body = r" \\ &\quad + ".join(lines)
-    return formula, rf"\begin{{aligned}} {lhs} &= {body} \\ &= {tex_num(eq.z)} \end{{aligned}}"
+    return formula, rf"\begin{{aligned}} {lhs} &= {body} \\ &= {tex_number(eq.z)} \end{{aligned}}"
 
 
 def softmax_latex(trace, k):
@@ -263,23 +250,21 @@ def softmax_latex(trace, k):
     z, p = trace.zs[-1], trace.probs  # (C,), (C,)
     formula = rf"p_{{{k}}} = \frac{{e^{{z_{{{k}}}}}}}{{\sum_{{j}} e^{{z_j}}}}"
     if not np.isfinite(z).all():
-        return formula, rf"p_{{{k}}} = {tex_num(p[k])}"
+        return formula, rf"p_{{{k}}} = {tex_number(p[k])}"
     shift = float(z.max()) if np.abs(z).max() > 50 else 0.0
     e = np.exp(z - shift)  # (C,)
     if len(z) <= 4:
-        den = " + ".join(rf"e^{{{tex_num(v - shift)}}}" for v in z)
+        den = " + ".join(rf"e^{{{tex_number(v - shift)}}}" for v in z)
     else:
-        den = rf"\sum_{{j}} e^{{z_j{' - ' + tex_num(shift) if shift else ''}}}"
+        den = rf"\sum_{{j}} e^{{z_j{' - ' + tex_number(shift) if shift else ''}}}"
     steps = [
-        rf"\frac{{e^{{{tex_num(z[k] - shift)}}}}}{{{den}}}",
-        rf"\frac{{{tex_num(e[k])}}}{{{tex_num(e.sum())}}}",
-        tex_num(p[k]),
+        rf"\frac{{e^{{{tex_number(z[k] - shift)}}}}}{{{den}}}",
+        rf"\frac{{{tex_number(e[k])}}}{{{tex_number(e.sum())}}}",
+        tex_number(p[k]),
     ]
     numbers = rf"p_{{{k}}} = " + " = ".join(steps)
     if shift:
-        numbers += (
-            rf"\qquad(\text{{every }} z \text{{ minus }} \max z = {tex_num(shift)}\text{{: same ratio, no overflow}})"
-        )
+        numbers += rf"\qquad(\text{{every }} z \text{{ minus }} \max z = {tex_number(shift)}\text{{: same ratio, no overflow}})"
     return formula, numbers
 
 
@@ -287,7 +272,7 @@ def loss_latex(trace):
     """L = −log p_y with the numbers."""
     y = trace.y
     p = trace.probs[y]
-    return rf"L = -\log p_{{y}} = -\log p_{{{y}}} = -\log {tex_num(p)} = {tex_num(trace.loss)}"
+    return rf"L = -\log p_{{y}} = -\log p_{{{y}}} = -\log {tex_number(p)} = {tex_number(trace.loss)}"
 
 
 # ---- the network diagram ---------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Forward pass: one sample through the current network, every z and a, the equations in numbers."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -84,7 +85,10 @@ with net_box:
     if drawn is None:
         st.info(f"This network is too large to draw unit by unit (more than {MAX_DIAGRAM_UNITS} units in a layer "
                 f"or {MAX_DIAGRAM_EDGES:,} weights). Here is a summary per layer instead.", icon=":material/zoom_out_map:")  # fmt: skip
-        st.dataframe(trace.summary_frame().style.format(precision=4, na_rep="–"), hide_index=True, width="stretch")
+        table = trace.summary_frame()
+        for col in table.select_dtypes("float").columns:  # "–" where a layer has no such number (the input)
+            table[col] = table[col].map(lambda v: "–" if np.isnan(v) else f"{v:.4g}")
+        st.dataframe(table, hide_index=True, width="stretch")
     else:
         nodes, edges = diagram_frames(trace, drawn, names)
         layer_names = [trace.layer_name(l) for l in range(L + 1)]

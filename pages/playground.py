@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app.charts.training import confusion_heatmap, decision_regions, learning_curve
-from app.controls import chart_height, config_summary, presentation_mode, show_chart, sidebar
+from app.controls import chart_height, config_summary, label, presentation_mode, show_chart, sidebar
 from app.live import SPEEDS, advance, finish_epoch
 from app.sample import sample_image
 from app.session import dataset_or_stop, trainer_or_stop
@@ -17,23 +17,32 @@ st.session_state.setdefault("running", False)
 st.title("Playground")
 st.caption(f"{data.summary()} · {config_summary(config)}")
 
-c_play, c_step, c_epoch, c_reset, c_speed = st.columns([1, 1, 1, 1, 2])
-if st.session_state.running:
-    if c_play.button("⏸ Pause", width="stretch", type="primary", key="pause"):
-        st.session_state.running = False
-        st.rerun()
-elif c_play.button(
-    "▶ Play", width="stretch", type="primary", key="play", disabled=trainer.finished or bool(trainer.diverged)
-):
-    st.session_state.running = True
-    st.rerun()
-if c_step.button("Step 1 batch", width="stretch", key="step_batch", disabled=st.session_state.running):
-    advance(trainer, steps=1)
-if c_epoch.button("Step 1 epoch", width="stretch", key="step_epoch", disabled=st.session_state.running):
-    finish_epoch(trainer)
-if c_reset.button("↺ Reset", width="stretch", key="reset", help="Back to the same initial weights and batch order."):
+
+def set_running(on):
+    st.session_state.running = on
+
+
+def reset():
     trainer.reset()
     st.session_state.running = False
+
+
+# Callbacks act before the page is drawn, so every button shows the state after the click.
+c_play, c_step, c_epoch, c_reset, c_speed = st.columns([1, 1, 1, 1, 2])
+stuck = trainer.finished or bool(trainer.diverged)
+if st.session_state.running:
+    c_play.button("Pause", icon=":material/pause:", width="stretch", type="primary", key="pause",
+                  on_click=set_running, args=(False,))  # fmt: skip
+else:
+    c_play.button("Play", icon=":material/play_arrow:", width="stretch", type="primary", key="play",
+                  disabled=stuck, on_click=set_running, args=(True,))  # fmt: skip
+idle = st.session_state.running or stuck
+c_step.button("Step 1 batch", width="stretch", key="step_batch", disabled=idle, on_click=advance, args=(trainer,),
+              kwargs={"steps": 1})  # fmt: skip
+c_epoch.button("Step 1 epoch", width="stretch", key="step_epoch", disabled=idle, on_click=finish_epoch,
+               args=(trainer,))  # fmt: skip
+c_reset.button("Reset", icon=":material/restart_alt:", width="stretch", key="reset", on_click=reset,
+               help="Back to the same initial weights and batch order.")  # fmt: skip
 speed = (
     "normal"
     if presentation_mode()
@@ -54,24 +63,28 @@ def live_panel():
     if trainer.diverged:
         st.error(trainer.diverged, icon=":material/error:")
     elif trainer.finished:
-        st.success(f"Finished {trainer.epoch} epochs. Raise *Epochs* in the sidebar to go on, or reset.")
+        st.success(f"Finished {trainer.epoch} epoch{'s' * (trainer.epoch != 1)}. Raise *Epochs* in the sidebar to "
+                   "go on from here, or reset.")  # fmt: skip
 
     h = trainer.history()
     last = h[h.epoch == trainer.epoch].set_index(["split", "metric"]).value if len(h) else None
     m = st.columns(4)
     m[0].metric("Epoch", f"{trainer.epoch} / {config.epochs}", help=f"{trainer.steps_per_epoch} mini-batches per epoch")
     m[1].metric("Steps", f"{trainer.global_step:,}")
-    m[2].metric("Train loss", f"{last['train', 'loss']:.4f}" if last is not None else "–")
+    m[2].metric("Train loss", f"{last['train', 'loss']:.4g}" if last is not None else "–")
     m[3].metric("Validation accuracy", f"{last['validation', 'accuracy']:.1%}" if last is not None else "–")
 
     left, right = st.columns([3, 2] if data.image_shape is None else [1, 1])
     with right:
-        if len(h):
-            steps = trainer.step_history()
+        steps = trainer.step_history()
+        if len(steps):
             show_chart(learning_curve(h, "loss", chart_height(230), steps, trainer.steps_per_epoch))
-            show_chart(learning_curve(h, "accuracy", chart_height(230)))
+            if len(h):
+                show_chart(learning_curve(h, "accuracy", chart_height(230)))
+            else:
+                st.caption("Accuracy and validation loss appear when the first epoch ends.")
         else:
-            st.info("No epoch finished yet: press ▶ Play, or step one batch or one epoch.")
+            st.info("Nothing trained yet: press Play, or step one batch or one epoch.")
     with left:
         if data.image_shape is None:
             grid = decision_grid(trainer.model.predict_proba, data, resolution=50 if presentation_mode() else 60)
@@ -98,12 +111,18 @@ def image_results(trainer):
 
 live_panel()
 
+picture = (
+    "The coloured background is the class the network predicts at each point of the plane, paler where it is "
+    "less sure; watch it bend around the data as training runs."
+    if data.image_shape is None
+    else "The images are the first test images with the predicted class (✓ right, ✗ wrong) and the true one; the "
+    "confusion matrix counts every test image by true and predicted class."
+)
 with st.expander("What am I looking at?", expanded=not presentation_mode()):
     st.markdown(
         "Each **step** takes one mini-batch: a forward pass, the loss, the backward pass, and one "
-        f"{config.optimizer.upper()} update. An **epoch** is one pass over the training set, after which the "
-        "validation accuracy is measured. The coloured background is the class the network predicts at each "
-        "point of the plane, paler where it is less sure; watch it bend around the data as training runs. "
-        "**Reset** returns to exactly the same initial weights (same seed), so a run can be replayed. "
+        f"{label(config.optimizer)} update. An **epoch** is one pass over the training set, after which the "
+        f"validation accuracy is measured. {picture} The loss axis is logarithmic, so early and late progress "
+        "both show. **Reset** returns to exactly the same initial weights (same seed), so a run can be replayed. "
         "If the learning rate is too high the loss becomes NaN: the run stops and says so."
     )

@@ -102,7 +102,7 @@ def test_tex_number():
     assert tex_number(0.5) == "0.5"
     assert tex_number(-0.001234567) == "(-0.001235)"
     assert tex_number(1.5e-7) == r"1.5\times10^{-7}"
-    assert tex_number(float("nan")) == r"\text{nan}"
+    assert tex_number(float("nan")) == r"\text{NaN}" and tex_number(-0.0) == "0"
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
@@ -134,7 +134,7 @@ def test_nan_weights_are_flagged_not_raised():
     trace = backward_trace(weights, "elu", x, y)
     assert not trace.finite and np.isnan(trace.loss)
     text = " ".join(chain_rule_latex(chain_rule(trace, 1, 0, 0), "elu"))
-    assert r"\text{nan}" in text
+    assert r"\text{NaN}" in text
     infinite = [(np.full_like(W, np.inf), b) for W, b in mlp.get_weights()]
     assert not backward_trace(infinite, "relu", x, y).finite
     pytest.importorskip("torch")

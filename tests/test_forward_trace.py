@@ -12,9 +12,9 @@ from core.forward_trace import (
     linear_latex,
     loss_latex,
     softmax_latex,
-    tex_num,
     unit_equation,
 )
+from core.latex import tex_number
 from core.numpy_mlp import MLP
 
 
@@ -72,7 +72,7 @@ def test_unit_equation_keeps_the_largest_terms_of_a_wide_layer():
     products = np.abs(weights[0][0][2] * x)
     shown = [abs(w * a) for _, w, a in eq.terms]
     assert shown == sorted(shown, reverse=True) and min(shown) >= np.sort(products)[-7]
-    assert "58 more terms" in linear_latex(eq)[1] and tex_num(eq.z) in linear_latex(eq)[1]
+    assert "58 more terms" in linear_latex(eq)[1] and tex_number(eq.z) in linear_latex(eq)[1]
     # a narrow layer shows every term, in order of i
     eq = unit_equation(trace, 2, 0)
     assert [i for i, _, _ in eq.terms] == list(range(5)) and eq.n_rest == 0 and eq.rest == 0
@@ -116,8 +116,8 @@ def test_softmax_and_loss_latex_show_the_numbers():
     weights, x, y = random_net()
     trace = forward_trace(weights, "elu", x, y)
     formula, numbers = softmax_latex(trace, y)
-    assert r"\frac" in formula and numbers.endswith(tex_num(trace.probs[y]))
-    assert loss_latex(trace).endswith(f"= {tex_num(trace.loss)}")
+    assert r"\frac" in formula and numbers.endswith(tex_number(trace.probs[y]))
+    assert loss_latex(trace).endswith(f"= {tex_number(trace.loss)}")
     # huge logits: the numbers are shifted by max z and stay finite
     big = [(W, b) for W, b in weights[:-1]] + [(weights[-1][0] * 1e4, weights[-1][1])]
     trace = forward_trace(big, "elu", x, y)
@@ -126,8 +126,8 @@ def test_softmax_and_loss_latex_show_the_numbers():
 
 
 def test_tex_num_writes_numbers_for_katex():
-    assert tex_num(1.23456) == "1.235" and tex_num(-2.5e-7) == r"-2.5\times10^{-7}"
-    assert tex_num(float("nan")) == r"\text{NaN}" and tex_num(float("-inf")) == r"-\infty"
+    assert tex_number(1.23456) == "1.235" and tex_number(-2.5e-7) == r"-2.5\times10^{-7}"
+    assert tex_number(float("nan")) == r"\text{NaN}" and tex_number(float("-inf")) == r"-\infty"
 
 
 def test_a_diverged_network_gives_nans_not_errors():
@@ -170,3 +170,8 @@ def test_a_large_network_is_not_drawn():
     weights, x, y = random_net(D=64, hidden=(8,), C=10)  # images: input too wide, hidden layers drawable
     trace = forward_trace(weights, "relu", x, y)
     assert diagram_layers(trace) is None and diagram_layers(trace, include_input=False) == [1, 2]
+
+
+def test_negative_zero_is_written_zero():
+    assert tex_number(-0.0) == "0" and tex_number(-0.0, brackets=True) == "0"
+    assert tex_number(-3.0, brackets=True) == "(-3)" and tex_number(float("inf")) == r"\infty"

@@ -146,4 +146,4 @@ def test_a_diverged_network_shows_an_error_not_a_crash():
     assert not at.exception
     assert any("not finite" in e.value for e in at.error)
     assert not comparison(at)["finite"].any()
-    assert r"\text{nan}" in latex(at)
+    assert r"\text{NaN}" in latex(at)

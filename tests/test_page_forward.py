@@ -101,6 +101,7 @@ def test_a_wide_deep_network_gets_a_summary_instead_of_a_diagram():
     at = open_forward(depth="8", width="512", activation="sigmoid")
     assert "too large to draw" in at.info[0].value
     assert len(at.dataframe[0].value) == 10  # input, 8 hidden layers, output
+    assert at.dataframe[0].value.iloc[0]["mean z"] == "–"  # the input row has no z
     assert at.number_input(key="w_fwd_unit").max == 511
     assert not any("from_unit" in f.columns for f in chart_frames(at))
 

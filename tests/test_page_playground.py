@@ -77,9 +77,36 @@ def test_a_diverging_run_stops_with_a_message_and_keeps_its_charts():
             break
     assert not at.exception
     assert any("diverged at epoch" in e.value and "Lower the learning rate" in e.value for e in at.error)
-    epochs_before = metrics(at)["Epoch"]
+    assert at.button(key="step_epoch").disabled and at.button(key="play").disabled  # nothing more to train
+    assert len(at.get("vega_lite_chart")) >= 2  # the curves up to the divergence stay
+    at.sidebar.number_input(key="w_lr").set_value(0.05).run()  # a new, finite run
+    assert not at.error and not at.button(key="step_epoch").disabled
+
+
+def test_reset_while_playing_shows_play_again():
+    at = open_playground()
+    at.button(key="play").click().run()
+    at.button(key="reset").click().run()
+    assert not at.session_state["running"] and metrics(at)["Steps"] == "0"
+    assert not at.button(key="step_batch").disabled and not at.button(key="play").disabled
+
+
+def test_raising_epochs_continues_the_same_run():
+    at = open_playground(epochs="2")
     at.button(key="step_epoch").click().run()
-    assert metrics(at)["Epoch"] == epochs_before and not at.exception
+    at.button(key="step_epoch").click().run()
+    assert any("Finished 2 epochs" in s.value for s in at.success)
+    at.sidebar.number_input(key="w_epochs").set_value(5).run()
+    assert metrics(at)["Epoch"] == "2 / 5"
+    at.button(key="step_epoch").click().run()
+    assert metrics(at)["Epoch"] == "3 / 5"
+
+
+def test_torch_float32_on_a_toy_set():
+    at = open_playground(backend="torch", dtype="float32")
+    at.button(key="step_epoch").click().run()
+    assert not at.exception and metrics(at)["Epoch"] == "1 / 100"
+    assert len(at.get("vega_lite_chart")) == 3
 
 
 def test_missing_dataset_files_give_a_message_not_a_crash(monkeypatch, tmp_path):

@@ -14,10 +14,14 @@ def learning_curve(history, metric, height=300, steps=None, steps_per_epoch=1):
     With ``steps`` (step, loss) the mini-batch losses are drawn faintly behind the loss curve.
     """
     title = METRIC_TITLES[metric]
-    frame = history[history.metric == metric]
+    frame = history[(history.metric == metric) & (history.value > 0 if metric == "loss" else True)]
     base = alt.Chart(frame).encode(
         x=alt.X("epoch:Q", title="Epoch", scale=alt.Scale(domainMin=0)),
-        y=alt.Y("value:Q", title=title, scale=alt.Scale(zero=metric == "accuracy")),
+        y=alt.Y(
+            "value:Q",
+            title=title + (" (log scale)" if metric == "loss" else ""),
+            scale=alt.Scale(type="log") if metric == "loss" else alt.Scale(domain=[0, 1]),
+        ),  # fmt: skip
         color=alt.Color("split:N", scale=SPLIT_COLORS, title="Data"),
         tooltip=[
             alt.Tooltip("epoch:Q", title="Epoch"),
@@ -29,7 +33,7 @@ def learning_curve(history, metric, height=300, steps=None, steps_per_epoch=1):
     points = base.mark_point(filled=True, size=50)
     layers = [line, points]
     if steps is not None and metric == "loss" and len(steps):
-        s = steps.assign(epoch=steps.step / steps_per_epoch)
+        s = steps[steps.loss > 0].assign(epoch=steps.step / steps_per_epoch)  # a log axis has no 0
         batch = alt.Chart(s).mark_line(opacity=0.25, strokeWidth=1, color="#555").encode(
             x="epoch:Q", y="loss:Q",
             tooltip=[alt.Tooltip("step:Q", title="Step"), alt.Tooltip("loss:Q", title="Mini-batch loss", format=".4f")],
