@@ -63,11 +63,12 @@ else:
     draw = pick.number_input("Which mini-batch (a seeded draw)", 0, 9_999, step=1, key="w_bwd_draw")
     idx = np.random.default_rng([config.seed, draw]).choice(len(data.y_train), B, replace=False)
     X, Y = data.X_train[idx], data.y_train[idx]
-    capped = (
-        f" (of a batch size of {config.batch_size}: this page uses at most {MAX_BATCH})"
-        if B < config.batch_size
-        else ""
-    )
+    if B == len(data.y_train) and B < config.batch_size:
+        capped = f" (the whole training set: the batch size {config.batch_size} is larger)"
+    elif B < config.batch_size:
+        capped = f" (of a batch size of {config.batch_size}: this page uses at most {MAX_BATCH})"
+    else:
+        capped = ""
     caption = f"{B} training samples, draw #{draw}{capped}"
 
 weights = trainer.model.get_weights()

@@ -50,6 +50,9 @@ speed = (
         "Play speed", list(SPEEDS), value="normal", key="speed", help="Epochs trained between two redraws (toy sets)."
     )
 )
+if config.batch_size >= len(data.y_train):
+    st.caption(f"The batch size {config.batch_size} covers all {len(data.y_train):,} training samples: "
+               "every step is full-batch gradient descent.")  # fmt: skip
 show_test = data.image_shape is None and st.toggle("Show test points", value=False, key="show_test")
 
 
@@ -78,9 +81,9 @@ def live_panel():
     with right:
         steps = trainer.step_history()
         if len(steps):
-            show_chart(learning_curve(h, "loss", chart_height(230), steps, trainer.steps_per_epoch))
+            show_chart(learning_curve(h, "loss", chart_height(260), steps, trainer.steps_per_epoch))
             if len(h):
-                show_chart(learning_curve(h, "accuracy", chart_height(230)))
+                show_chart(learning_curve(h, "accuracy", chart_height(260)))
             else:
                 st.caption("Accuracy and validation loss appear when the first epoch ends.")
         else:

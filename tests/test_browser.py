@@ -26,18 +26,18 @@ pytestmark = [
     ),  # fmt: skip
 ]
 
-# (url path, screenshot name, charts to wait for, buttons to click first; "wait" pauses 6 s)
+# (url path, screenshot name, charts to wait for, keys of the buttons to click first; "wait" pauses 6 s)
 PAGES = [
     ("", "home", 0, ()),
-    ("playground", "playground", 3, ("▶ Play", "wait", "⏸ Pause")),
-    ("playground?dataset=digits&depth=1&width=64&lr=0.1&batch_size=32", "playground_digits", 3, ("Step 1 epoch",) * 3),
+    ("playground", "playground", 3, ("play", "wait", "pause")),
+    ("playground?dataset=digits&depth=1&width=64&lr=0.1&batch_size=32", "playground_digits", 3, ("step_epoch",) * 3),
     ("forward", "forward", 4, ()),
-    ("backward", "backward", 7, ("Train 50 steps here", "Compare sigmoid, ReLU and ELU")),
+    ("backward", "backward", 7, ("w_bwd_train", "w_bwd_vanish")),
     (
         "playground?present=1&dataset=spiral&depth=3&width=16&activation=relu&optimizer=adam&lr=0.01",
         "projector_mode",
         3,
-        ("Step 1 epoch",) * 3,
+        ("step_epoch",) * 3,
     ),
 ]
 
@@ -94,8 +94,8 @@ def wait_idle(page, timeout=60_000):
     )
 
 
-def click(page, name):
-    page.get_by_role("button", name=name).click()
+def click(page, key):
+    page.locator(f".st-key-{key} button").first.click()
     page.wait_for_timeout(300)
     wait_idle(page)
 

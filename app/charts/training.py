@@ -15,13 +15,12 @@ def learning_curve(history, metric, height=300, steps=None, steps_per_epoch=1):
     """
     title = METRIC_TITLES[metric]
     frame = history[(history.metric == metric) & (history.value > 0 if metric == "loss" else True)]
+    # Every layer names the same y scale: a layer left linear would pull 0 into the log domain.
+    y_scale = alt.Scale(type="log") if metric == "loss" else alt.Scale(domain=[0, 1])
+    y_title = "Loss (log scale)" if metric == "loss" else title  # short: a long rotated title squeezes the plot
     base = alt.Chart(frame).encode(
         x=alt.X("epoch:Q", title="Epoch", scale=alt.Scale(domainMin=0)),
-        y=alt.Y(
-            "value:Q",
-            title=title + (" (log scale)" if metric == "loss" else ""),
-            scale=alt.Scale(type="log") if metric == "loss" else alt.Scale(domain=[0, 1]),
-        ),  # fmt: skip
+        y=alt.Y("value:Q", title=y_title, scale=y_scale),
         color=alt.Color("split:N", scale=SPLIT_COLORS, title="Data"),
         tooltip=[
             alt.Tooltip("epoch:Q", title="Epoch"),
@@ -35,7 +34,7 @@ def learning_curve(history, metric, height=300, steps=None, steps_per_epoch=1):
     if steps is not None and metric == "loss" and len(steps):
         s = steps[steps.loss > 0].assign(epoch=steps.step / steps_per_epoch)  # a log axis has no 0
         batch = alt.Chart(s).mark_line(opacity=0.25, strokeWidth=1, color="#555").encode(
-            x="epoch:Q", y="loss:Q",
+            x="epoch:Q", y=alt.Y("loss:Q", title=y_title, scale=y_scale),
             tooltip=[alt.Tooltip("step:Q", title="Step"), alt.Tooltip("loss:Q", title="Mini-batch loss", format=".4f")],
         )  # fmt: skip
         layers.insert(0, batch)
