@@ -1,5 +1,6 @@
 """Playground: train an MLP live, watch the curves and the decision regions move."""
 
+import numpy as np
 import streamlit as st
 
 from app.charts.training import confusion_heatmap, decision_regions, learning_curve
@@ -103,7 +104,9 @@ def image_results(trainer):
     pred = probs.argmax(axis=1)
     n = 12 if presentation_mode() else 24
     zoom = max(1, 64 // data.image_shape[-1])  # crisp pixels: repeat, don't interpolate
-    images = [sample_image(data, data.X_test[i]).repeat(zoom, axis=0).repeat(zoom, axis=1) for i in range(n)]
+    frame = [(4, 4), (4, 4)] + [(0, 0)] * (len(data.image_shape) - 2)  # a white margin between images
+    images = [np.pad(sample_image(data, data.X_test[i]).repeat(zoom, 0).repeat(zoom, 1), frame, constant_values=1.0)
+              for i in range(n)]  # fmt: skip
     names = data.class_names
     captions = [
         f"{'✓' if pred[i] == data.y_test[i] else '✗'} {names[pred[i]]} (true {names[data.y_test[i]]})" for i in range(n)
