@@ -11,7 +11,15 @@ from core.numpy_mlp import MLP
 from core.optim import make_optimizer
 
 
-class NumpyBackend:
+class _Backend:
+    """What both backends share: probabilities from their ``predict_logits``."""
+
+    def predict_proba(self, x):
+        """Class probabilities softmax(z_L), (N, C), computed from the logits without overflow."""
+        return np.exp(log_softmax(self.predict_logits(x)))
+
+
+class NumpyBackend(_Backend):
     """The hand-derived MLP with explicit-state optimizers from ``core.optim``."""
 
     name = "numpy"
@@ -49,10 +57,6 @@ class NumpyBackend:
         out = [self.mlp.logits(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, self.mlp.widths[-1]), self.mlp.dtype)
 
-    def predict_proba(self, x):
-        """Class probabilities softmax(z_L), (N, C)."""
-        return np.exp(log_softmax(self.predict_logits(x)))
-
     def get_weights(self):
         return self.mlp.get_weights()
 
@@ -60,7 +64,7 @@ class NumpyBackend:
         self.mlp.set_weights(weights)
 
 
-class TorchBackend:
+class TorchBackend(_Backend):
     """``core.torch_mlp.TorchMLP`` trained with the matching ``torch.optim`` optimizer."""
 
     name = "torch"
@@ -110,9 +114,6 @@ class TorchBackend:
         with self.torch.no_grad():
             out = [self.model(self._tensor(x[i : i + batch_size])).cpu().numpy() for i in range(0, len(x), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, self.model.linears[-1].out_features))
-
-    def predict_proba(self, x):
-        return np.exp(log_softmax(self.predict_logits(x)))
 
     def get_weights(self):
         return self.model.numpy_weights()
