@@ -2,13 +2,12 @@
 
 import os
 from dataclasses import fields
-from pathlib import Path
 
 import streamlit as st
 
 from app.settings import CHOICES, UI_LIMITS, AppConfig, from_query, to_query
 from core.data import DATA_DIR as DEFAULT_DATA_DIR
-from core.data import TOY_DATASETS
+from core.data import TOY_DATASETS, files_present
 
 DATA_DIR = os.environ.get("MLP_LAB_DATA_DIR", DEFAULT_DATA_DIR)
 
@@ -21,20 +20,13 @@ LABELS = {
 }  # fmt: skip
 
 
-FILES = {  # any of these in the data directory means the data set can be loaded
-    "mnist": ("mnist/train-images-idx3-ubyte.gz", "mnist/train-images-idx3-ubyte"),
-    "cifar10": ("cifar-10-batches-py", "cifar-10-batches-bin", "cifar-10-python.tar.gz", "cifar-10-binary.tar.gz"),
-}
-
-
 def label(value):
     return LABELS.get(value, str(value))
 
 
 def dataset_label(name):
     """The data set's name, marked when its files are not in the data directory."""
-    missing = name in FILES and not any((Path(DATA_DIR) / f).exists() for f in FILES[name])
-    return f"{label(name)} (files not found)" if missing else label(name)
+    return label(name) if files_present(name, DATA_DIR) else f"{label(name)} (files not found)"
 
 
 def _init_state():

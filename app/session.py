@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app.controls import DATA_DIR
+from app.controls import DATA_DIR, config_summary
 from core.config import ConfigError
 from core.data import DatasetError, load_dataset
 from core.trainer import Trainer
@@ -50,8 +50,6 @@ def trainer_or_stop(config, data):
 
 def show_weights_note(config, trainer, where="on the Playground"):
     """Caption naming the weights a page shows (initial or after N steps), and a divergence warning."""
-    from app.controls import config_summary
-
     if trainer.global_step == 0:
         shown = f"the initial weights (seed {config.seed}) — train {where} to see a trained net"
     else:

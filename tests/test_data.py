@@ -565,3 +565,13 @@ def test_download_into_a_file_path_is_a_clear_error(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(DatasetError, match="Cannot create the folder"):
         download.fetch("https://example.invalid/x.gz", blocker / "mnist" / "x.gz", "0" * 32)
+
+
+def test_files_present_looks_for_any_known_file(tmp_path):
+    from core.data import files_present
+
+    assert files_present("digits", tmp_path) and files_present("moons", tmp_path)
+    assert not files_present("mnist", tmp_path) and not files_present("cifar10", tmp_path)
+    write_mnist(tmp_path / "mnist")
+    (tmp_path / "cifar-10-batches-bin").mkdir()
+    assert files_present("mnist", tmp_path) and files_present("cifar10", tmp_path)

@@ -10,7 +10,7 @@ import numpy as np
 
 from core.data.cifar10 import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, load_cifar10_raw
 from core.data.digits import load_digits_raw
-from core.data.download import download_cifar10, download_mnist
+from core.data.download import download_cifar10, download_mnist, files_present
 from core.data.mnist import load_mnist_raw, read_idx
 from core.data.splits import (
     Dataset,
@@ -31,6 +31,7 @@ __all__ = [
     "DatasetError",
     "download_cifar10",
     "download_mnist",
+    "files_present",
     "load_cifar10_raw",
     "load_dataset",
     "load_digits_raw",

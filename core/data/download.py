@@ -34,6 +34,20 @@ CIFAR10_MD5 = {"python": "c58f30108f718f92721af3b95e74349a", "binary": "c32a1d4a
 CIFAR10_DIRS = {"python": "cifar-10-batches-py", "binary": "cifar-10-batches-bin"}  # in the tarballs
 
 
+def files_present(name, data_dir) -> bool:
+    """True unless ``name`` is MNIST or CIFAR-10 and none of its files is in ``data_dir``.
+
+    A quick look for the UI (it does not validate the files; loading does that).
+    """
+    folder = Path(data_dir)
+    if name == "mnist":
+        first = MNIST_FILES[0]
+        return any((folder / MNIST_DIR / f).exists() for f in (first, first.removesuffix(".gz")))
+    if name == "cifar10":
+        return any((folder / f).exists() for f in (*CIFAR10_DIRS.values(), *CIFAR10_TARBALLS.values()))
+    return True
+
+
 def fetch(url: str, dest, md5: str) -> None:
     """Download ``url`` to ``dest``, verifying its md5 before renaming it into place.
 
