@@ -5,7 +5,8 @@ from dataclasses import fields
 
 import streamlit as st
 
-from app.settings import CHOICES, UI_LIMITS, AppConfig, from_query, to_query
+from app.charts.display import apply_presentation_css, presentation_mode
+from app.settings import CHOICES, DEFAULT_LR, UI_LIMITS, UPLOADED, AppConfig, from_query, lr_options, to_query
 from core.data import DATA_DIR as DEFAULT_DATA_DIR
 from core.data import TOY_DATASETS, files_present
 
@@ -14,6 +15,7 @@ DATA_DIR = os.environ.get("MLP_LAB_DATA_DIR", DEFAULT_DATA_DIR)
 LABELS = {
     "digits": "8×8 digits (embedded)", "moons": "Two moons", "circles": "Circles", "spiral": "Spiral (3 classes)",
     "xor": "XOR", "blobs": "Gaussian blobs (3 classes)", "mnist": "MNIST", "cifar10": "CIFAR-10",
+    UPLOADED: "Your own CSV file",
     "sgd": "SGD", "momentum": "SGD + momentum", "nesterov": "SGD + Nesterov", "adam": "Adam",
     "elu": "ELU", "relu": "ReLU", "leaky_relu": "Leaky ReLU", "tanh": "tanh", "sigmoid": "sigmoid",
     "identity": "identity (linear)", "numpy": "NumPy (hand-derived)", "torch": "PyTorch (autograd)",
@@ -29,6 +31,22 @@ def dataset_label(name):
     return label(name) if files_present(name, DATA_DIR) else f"{label(name)} (files not found)"
 
 
+def keep(key, default):
+    """Keep a widget's value across pages (re-assigning its key), or start it at ``default``.
+
+    Streamlit forgets a widget's value when a page that does not draw it runs; re-assigning the
+    key in session state keeps it.
+    """
+    st.session_state[key] = st.session_state[key] if key in st.session_state else default
+
+
+def clamp(key, lo, hi, default=None):
+    """Keep the whole-number widget value under ``key`` inside [lo, hi] (e.g. fewer units after a change)."""
+    keep(key, lo if default is None else default)
+    st.session_state[key] = min(max(int(st.session_state[key]), lo), hi)
+    return st.session_state[key]
+
+
 def _init_state():
     """Read the URL once per session: the config it names, and notices for rejected values."""
     if "config" not in st.session_state:
@@ -36,56 +54,19 @@ def _init_state():
         st.session_state.config = config
         st.session_state.url_notices = notices
         st.session_state.presentation = st.query_params.get("present") == "1"
+        st.session_state.lr_chosen = "lr" in st.query_params  # a link's lr is a choice, kept on optimizer changes
     for f in fields(AppConfig):
-        # Re-assigning a widget's key keeps its value when another page renders the widget
-        # anew (Streamlit would otherwise reset it); new keys start from the canonical config.
         keep(f"w_{f.name}", getattr(st.session_state.config, f.name))
 
 
-def keep(key, default):
-    """Keep a widget's value across pages (re-assigning its key), or start it at ``default``."""
-    st.session_state[key] = st.session_state[key] if key in st.session_state else default
+def _optimizer_changed():
+    """A new optimizer starts from its own sensible learning rate unless the user chose one."""
+    if not st.session_state.get("lr_chosen"):
+        st.session_state.w_lr = DEFAULT_LR[st.session_state.w_optimizer]
 
 
-def presentation_mode():
-    """True when the projector layout is on (toggle in the sidebar, ``present=1`` in the URL)."""
-    return bool(st.session_state.get("presentation", False))
-
-
-def chart_height(base=320):
-    """Chart height in pixels, larger in presentation mode."""
-    return int(base * 1.4) if presentation_mode() else base
-
-
-def show_chart(chart, box=None, width="stretch"):
-    """Draw an Altair chart (full width by default), with larger text in projector mode.
-
-    In projector mode the chart keeps its own configuration (``theme=None``): Streamlit's theme
-    would reset the font sizes.
-    """
-    theme = "streamlit"
-    if presentation_mode():
-        theme = None
-        chart = (
-            chart.configure_axis(labelFontSize=16, titleFontSize=18)
-            .configure_legend(labelFontSize=16, titleFontSize=16)
-            .configure_title(fontSize=20, subtitleFontSize=16)
-        )
-    (box or st).altair_chart(chart, width=width, theme=theme)
-
-
-def _apply_presentation_css():
-    if presentation_mode():
-        st.markdown(
-            """<style>
-            [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
-            [data-testid="stCaptionContainer"], [data-testid="stWidgetLabel"] p { font-size: 1.3rem !important; }
-            h1 { font-size: 3.2rem !important; } h2 { font-size: 2.4rem !important; } h3 { font-size: 1.9rem !important; }
-            [data-testid="stMetric"] [data-testid="stMetricValue"] * { font-size: 2.8rem !important; }
-            [data-testid="stMetric"] [data-testid="stMetricLabel"] * { font-size: 1.3rem !important; }
-            </style>""",
-            unsafe_allow_html=True,
-        )
+def _lr_changed():
+    st.session_state.lr_chosen = True
 
 
 def sidebar():
@@ -98,36 +79,48 @@ def sidebar():
     for notice in st.session_state.pop("url_notices", []):
         st.warning(notice, icon=":material/link:")
     st.session_state.presentation = sb.toggle(
-        "Projector mode", value=presentation_mode(), help="Larger text and charts, fewer controls."
-    )
-    _apply_presentation_css()
+        "Projector mode", value=presentation_mode(), help="Larger text and charts, fewer controls. "
+        "Collapse the sidebar (« at its top) for the whole width.",
+    )  # fmt: skip
+    apply_presentation_css()
     compact = presentation_mode()
 
     sb.header("Data")
     sb.selectbox("Data set", CHOICES["dataset"], format_func=dataset_label, key="w_dataset")
+    if st.session_state.w_dataset == UPLOADED:
+        from app.upload import csv_dataset_control
+
+        csv_dataset_control(sb)
     if st.session_state.w_dataset in TOY_DATASETS and not compact:
         sb.slider("Points", *UI_LIMITS["n_samples"], step=50, key="w_n_samples")
         sb.slider("Noise", *UI_LIMITS["noise"], step=0.05, key="w_noise")
 
     sb.header("Network")
-    sb.caption("Up to 8 hidden layers of up to 512 units each.")
+    lo, hi = UI_LIMITS["depth"]
+    lo_w, hi_w = UI_LIMITS["width"]
+    sb.caption(f"Up to {hi} hidden layers of up to {hi_w} units each.")
     c1, c2 = sb.columns(2)
-    c1.number_input("Hidden layers", *UI_LIMITS["depth"], step=1, key="w_depth",
-                    help="0 to 8 hidden layers (softmax regression with 0).")  # fmt: skip
-    c2.number_input("Units per layer", *UI_LIMITS["width"], step=1, key="w_width", help="1 to 512 units per layer.")
+    c1.number_input("Hidden layers", lo, hi, step=1, key="w_depth",
+                    help=f"{lo} to {hi} hidden layers (softmax regression with 0).")  # fmt: skip
+    c2.number_input("Units per layer", lo_w, hi_w, step=1, key="w_width", help=f"{lo_w} to {hi_w} units per layer.")
     sb.selectbox("Activation", CHOICES["activation"], format_func=label, key="w_activation")
+    sb.toggle("Batch norm", key="w_batch_norm", help="Batch norm between each hidden Linear and its activation.")
 
     sb.header("Training")
-    sb.selectbox("Optimizer", CHOICES["optimizer"], format_func=label, key="w_optimizer")
-    sb.number_input("Learning rate", *UI_LIMITS["lr"], format="%.4g", key="w_lr",
-                    help="Between 0.00001 and 10. Too large and the loss diverges.")  # fmt: skip
+    sb.selectbox("Optimizer", CHOICES["optimizer"], format_func=label, key="w_optimizer", on_change=_optimizer_changed)
+    sb.select_slider("Learning rate (log scale)", lr_options(st.session_state.w_lr), key="w_lr",
+                     format_func=lambda v: f"{v:g}", on_change=_lr_changed,
+                     help="From 0.0001 to 10, in 1-2-3-5 steps. Too large and the loss diverges.")  # fmt: skip
     if not compact:
         c1, c2 = sb.columns(2)
-        c1.number_input("Batch size", *UI_LIMITS["batch_size"], step=1, key="w_batch_size")
-        c2.number_input("Epochs", *UI_LIMITS["epochs"], step=1, key="w_epochs")
+        b_lo, b_hi = UI_LIMITS["batch_size"]
+        c1.number_input("Batch size", b_lo, b_hi, step=1, key="w_batch_size", help=f"{b_lo} to {b_hi:,} samples.")
+        e_lo, e_hi = UI_LIMITS["epochs"]
+        c2.number_input("Epochs", e_lo, e_hi, step=1, key="w_epochs", help=f"{e_lo} to {e_hi} passes over the data.")
         sb.number_input("Seed", *UI_LIMITS["seed"], step=1, key="w_seed", help="Same seed, same initial weights.")
         sb.radio("Backend", CHOICES["backend"], format_func=label, key="w_backend", horizontal=True)
-        sb.radio("Precision", CHOICES["dtype"], key="w_dtype", horizontal=True)
+        sb.radio("Precision", CHOICES["dtype"], key="w_dtype", horizontal=True,
+                 help="float64 makes NumPy and autograd agree to about 1e-16; float32 is faster.")  # fmt: skip
 
     values = {f.name: st.session_state[f"w_{f.name}"] for f in fields(AppConfig)}
     config = AppConfig(**values)
@@ -137,13 +130,23 @@ def sidebar():
         query["present"] = "1"
     if query != st.query_params.to_dict():
         st.query_params.from_dict(query)
+    _share_link(sb)
     return config
+
+
+def _share_link(container):
+    try:  # TEMPORARY until app/export.py lands
+        from app.export import copy_link
+    except ImportError:
+        return
+    copy_link(container)
 
 
 def config_summary(config):
     """One line naming the network and the run, for captions."""
     if config.depth:
         net = f"hidden {' → '.join(str(w) for w in config.hidden_dims)} · {label(config.activation)}"
+        net += " · batch norm" if config.batch_norm else ""
     else:
         net = "no hidden layer (softmax regression)"
     return (

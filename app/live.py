@@ -2,7 +2,7 @@
 
 import time
 
-from core.trainer import TrainingDiverged
+from core.training.trainer import TrainingDiverged
 
 SPEEDS = {"slow": 0.25, "normal": 1.0, "fast": 4.0}  # epochs per redraw (toy sets)
 TIME_BUDGET_S = 0.4  # at most this long between redraws, whatever the speed

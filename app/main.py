@@ -11,6 +11,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, os.environ.get("PYT
 
 import streamlit as st  # noqa: E402
 
+from app.views import VIEWS  # noqa: E402
+
 st.set_page_config(
     page_title="MLP Backprop Lab",
     page_icon="🧮",
@@ -18,10 +20,6 @@ st.set_page_config(
     initial_sidebar_state="collapsed" if st.query_params.get("present") == "1" else "expanded",
 )
 
-pages = [
-    st.Page("../pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("../pages/playground.py", title="Playground", icon=":material/tune:", url_path="playground"),
-    st.Page("../pages/forward.py", title="Forward pass", icon=":material/arrow_forward:", url_path="forward"),
-    st.Page("../pages/backward.py", title="Backward pass", icon=":material/arrow_back:", url_path="backward"),
-]
-st.navigation(pages).run()
+home = st.Page("../pages/home.py", title="Home", icon=":material/home:", default=True)
+pages = [st.Page(v.path, title=v.title, icon=v.icon, url_path=v.url_path) for v in VIEWS]
+st.navigation([home, *pages]).run()

@@ -1,11 +1,16 @@
-"""Cached data sets and per-session trainers, keyed by the configuration."""
+"""Data sets and per-session trainers, and the guards every page starts with.
+
+Built-in data sets are shared by all sessions (read-only, cached by name); an uploaded CSV and
+every trainer live in the session's own state, so one student's run never shows in another's.
+"""
 
 import streamlit as st
 
 from app.controls import DATA_DIR, config_summary
-from core.config import ConfigError
+from app.settings import UPLOADED
 from core.data import DatasetError, load_dataset
-from core.trainer import Trainer
+from core.training.config import ConfigError
+from core.training.trainer import Trainer
 
 MAX_TRAINERS = 4  # per session; the oldest is dropped beyond this
 
@@ -18,6 +23,13 @@ def _dataset(name, n_samples, noise, seed):
 
 def dataset_or_stop(config):
     """The configured Dataset, or an error on the page (with what to do) and ``st.stop()``."""
+    if config.dataset == UPLOADED:
+        data = st.session_state.get("csv_dataset")
+        if data is None:
+            st.info("Upload a CSV file in the sidebar (numeric feature columns and one label column), or pick "
+                    "a built-in data set.", icon=":material/upload_file:")  # fmt: skip
+            st.stop()
+        return data
     try:
         return _dataset(*config.data_key())
     except DatasetError as e:
@@ -26,30 +38,43 @@ def dataset_or_stop(config):
         st.stop()
 
 
+def data_key(config):
+    """What the data set depends on: the built-in set's parameters, or the uploaded file's content hash."""
+    return ("csv", st.session_state.get("csv_key")) if config.dataset == UPLOADED else config.data_key()
+
+
 def trainer_or_stop(config, data):
     """This session's Trainer for ``config`` (created at the seeded initial weights on first use).
 
     Trainers live in ``st.session_state`` (they are mutable and per user), keyed by every field
-    that changes the run, so switching pages or back to an earlier setup resumes where it was.
+    that changes the run, so switching pages or back to an earlier setup resumes where it was;
+    more epochs continue the same run (``Trainer.extend``).
     """
     run = config.train_config().to_dict()
-    epochs = run.pop("epochs")  # more epochs continue the same run rather than start a new one
-    key = (config.data_key(), repr(run))
+    epochs = run.pop("epochs")
+    key = (data_key(config), repr(run))
     trainers = st.session_state.setdefault("trainers", {})
-    if key not in trainers:
-        try:
+    try:
+        if key not in trainers:
             trainers[key] = Trainer(data, config.train_config())
-        except ConfigError as e:
-            st.error(f"**This network cannot be built.** {e}", icon=":material/block:")
-            st.stop()
-        while len(trainers) > MAX_TRAINERS:
-            trainers.pop(next(iter(trainers)))
-    trainers[key].config.epochs = epochs
+            while len(trainers) > MAX_TRAINERS:
+                trainers.pop(next(iter(trainers)))
+        trainers[key].extend(epochs)
+    except ConfigError as e:
+        st.error(f"**This network cannot be built.** {e}", icon=":material/block:")
+        st.stop()
     return trainers[key]
 
 
+def run_status(trainer):
+    """The one divergence message every page shows (an error), or nothing for a healthy run."""
+    if trainer.diverged:
+        st.error(f"{trainer.diverged} Everything on this page uses the last weights before it diverged.",
+                 icon=":material/error:")  # fmt: skip
+
+
 def show_weights_note(config, trainer, where="on the Playground"):
-    """Caption naming the weights a page shows (initial or after N steps), and a divergence warning."""
+    """Caption naming the weights a page shows (initial or after N steps), then ``run_status``."""
     if trainer.global_step == 0:
         shown = f"the initial weights (seed {config.seed}) — train {where} to see a trained net"
     else:
@@ -57,7 +82,4 @@ def show_weights_note(config, trainer, where="on the Playground"):
             f"the weights after {trainer.global_step:,} training steps ({trainer.epoch} of {config.epochs} epochs done)"
         )
     st.caption(f"{config_summary(config)}  \nShowing {shown}.")
-    if trainer.diverged:
-        st.warning(
-            f"{trainer.diverged} The weights shown are the last ones before it diverged.", icon=":material/error:"
-        )
+    run_status(trainer)

@@ -6,12 +6,13 @@ Pure Python (no streamlit), so the URL round trip is tested without a browser.
 import math
 from dataclasses import asdict, dataclass, fields, replace
 
-from core.activations import ACTIVATIONS
-from core.config import BACKENDS, DTYPES, TrainConfig
 from core.data import DATASETS, TOY_DATASETS
-from core.optim import OPTIMIZERS
+from core.nn.activations import ACTIVATIONS
+from core.nn.optim import OPTIMIZERS
+from core.training.config import BACKENDS, DTYPES, TrainConfig
 
-# What the UI offers; core enforces its own, wider limits (core.config) as a second line.
+# What the UI offers: tight enough that every click answers within a second for a class on one server.
+# Core enforces its own, wider limits (core.training.config) as a second line; the README says why they differ.
 UI_LIMITS = {
     "depth": (0, 8),  # hidden layers
     "width": (1, 512),  # units per hidden layer
@@ -37,6 +38,7 @@ class AppConfig:
     depth: int = 2  # hidden layers
     width: int = 8  # units per hidden layer
     activation: str = "tanh"
+    batch_norm: bool = False  # batch norm between each hidden Linear and its activation
     optimizer: str = "sgd"
     lr: float = 0.3
     batch_size: int = 16
@@ -56,18 +58,26 @@ class AppConfig:
     def train_config(self):
         """The core ``TrainConfig`` this configuration trains with."""
         return TrainConfig(
-            hidden_dims=self.hidden_dims, activation=self.activation, optimizer=self.optimizer, lr=self.lr,
+            hidden_dims=self.hidden_dims, activation=self.activation, batch_norm=self.batch_norm,
+            optimizer=self.optimizer, lr=self.lr,
             batch_size=self.batch_size, epochs=self.epochs, seed=self.seed, backend=self.backend,
             dtype=self.dtype, track_grad_norms=True,
         )  # fmt: skip
 
     def data_key(self):
-        """(name, n_samples, noise, seed): what the data set depends on (image sets: the name only)."""
+        """(name, n_samples, noise, seed): what a built-in data set depends on (image sets: the name only)."""
         return (self.dataset, self.n_samples, self.noise, self.seed) if self.is_toy else (self.dataset, 0, 0.0, 0)
 
 
+UPLOADED = "csv"  # the data set name of a user's own CSV file (kept per session, never in a link's data)
+
+# Learning rates offered on a log scale (1-2-3-5 steps); a value from a link is added to them.
+LR_STEPS = tuple(round(m * 10.0**e, 6) for e in range(-4, 1) for m in (1, 2, 3, 5)) + (10.0,)
+# The learning rate each optimizer starts from when the user has not chosen one.
+DEFAULT_LR = {"sgd": 0.3, "momentum": 0.03, "nesterov": 0.03, "adam": 0.01}
+
 CHOICES = {
-    "dataset": DATASETS,
+    "dataset": (*DATASETS, UPLOADED),
     "activation": tuple(ACTIVATIONS),
     "optimizer": OPTIMIZERS,
     "backend": BACKENDS,
@@ -84,6 +94,10 @@ def _parse_value(name, text):
         if text not in CHOICES[name]:
             raise ValueError
         return text
+    if isinstance(default, bool):
+        if text not in ("0", "1"):
+            raise ValueError
+        return text == "1"
     if isinstance(default, int):
         value = int(text)
     else:
@@ -111,15 +125,31 @@ def from_query(params):
             values[f.name] = _parse_value(f.name, text)
         except (ValueError, OverflowError):
             default = getattr(DEFAULTS, f.name)
-            hint = (
-                f"one of {', '.join(CHOICES[f.name])}"
-                if f.name in CHOICES
-                else "between {} and {}".format(*UI_LIMITS[f.name])
-            )
-            notices.append(f"Ignored `{f.name}={text}` from the link (expected {hint}); using {default}.")
+            if f.name in CHOICES:
+                hint = f"one of {', '.join(CHOICES[f.name])}"
+            elif isinstance(getattr(DEFAULTS, f.name), bool):
+                hint = "0 or 1"
+            else:
+                hint = "between {} and {}".format(*UI_LIMITS[f.name])
+            notices.append(f"Ignored {f.name}={plain(text)} from the link (expected {hint}); using {default}.")
     return replace(DEFAULTS, **values), notices
+
+
+def plain(text):
+    """``text`` safe to show as Markdown: one line, every Markdown and HTML character escaped."""
+    line = " ".join(str(text).split())
+    return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!|<>~$:&" else ch for ch in line)
+
+
+def lr_options(current):
+    """The learning rates the slider offers: ``LR_STEPS`` plus ``current`` (e.g. a value from a link)."""
+    return sorted({*LR_STEPS, float(current)})
 
 
 def to_query(config):
     """The URL query parameters that reopen ``config`` (only those that differ from defaults)."""
-    return {k: str(v) for k, v in asdict(config).items() if v != getattr(DEFAULTS, k)}
+    return {k: _text(v) for k, v in asdict(config).items() if v != getattr(DEFAULTS, k)}
+
+
+def _text(value):
+    return str(int(value)) if isinstance(value, bool) else str(value)

@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.config import TrainConfig  # noqa: E402
 from core.data.splits import Dataset  # noqa: E402
-from core.trainer import Trainer  # noqa: E402
+from core.training.config import TrainConfig  # noqa: E402
+from core.training.trainer import Trainer  # noqa: E402
 
 
 def cifar_shaped(n_train=50_000, n_val=1_000, D=3_072, C=10, seed=0):

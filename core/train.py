@@ -9,7 +9,7 @@ import math
 import sys
 from pathlib import Path
 
-from core.config import BACKENDS, DTYPES, ConfigError, TrainConfig, validate
+from core.training.config import BACKENDS, DTYPES, ConfigError, TrainConfig, validate
 
 
 class _Parser(argparse.ArgumentParser):
@@ -18,9 +18,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_args(argv=None):
-    from core.activations import ACTIVATIONS
     from core.data import DATA_DIR, DATASETS
-    from core.optim import OPTIMIZERS
+    from core.nn.activations import ACTIVATIONS
+    from core.nn.optim import OPTIMIZERS
 
     p = _Parser(prog="python -m core.train", description=__doc__.splitlines()[0])
     p.add_argument("--backend", choices=BACKENDS, default="numpy")
@@ -80,8 +80,8 @@ def main(argv=None):
 def run(data, config, args):
     from tqdm import tqdm
 
-    from core.runs import save_run
-    from core.trainer import Trainer, TrainingDiverged
+    from core.training.runs import save_run
+    from core.training.trainer import Trainer, TrainingDiverged
 
     trainer = Trainer(data, config)
     print(f"{data.summary()}; {config.backend} {config.dtype}, hidden {list(config.hidden_dims)} {config.activation}")

@@ -4,24 +4,25 @@ import numpy as np
 import streamlit as st
 
 from app.charts.backward import (
-    MAX_CELLS,
     delta_chart,
-    delta_frame,
     delta_norm_chart,
     depth_profile_chart,
     difference_chart,
     grad_norm_chart,
     gradient_heatmap,
-    layer_name,
-    sup,
     vanishing_chart,
 )
-from app.controls import chart_height, keep, label, show_chart, sidebar
+from app.charts.display import chart_height, show_chart
+from app.controls import keep, label, sidebar
 from app.live import advance
-from app.sample import sample_picker
+from app.pickers import layer_picker, sample_picker, unit_picker
 from app.session import dataset_or_stop, show_weights_note, trainer_or_stop
-from core.backward_trace import backward_trace, chain_rule, chain_rule_latex, compare_with_autograd
-from core.grad_flow import gradient_norms_by_depth, gradient_ratio_summary
+from core.analysis.autograd_check import compare_with_autograd
+from core.analysis.backward_trace import MAX_CELLS, backward_trace, delta_frame
+from core.analysis.chain_rule import chain_rule, chain_rule_latex
+from core.analysis.grad_flow import gradient_norms_by_depth, gradient_ratio_summary
+from core.analysis.notation import sup
+from core.training.batches import draw_batch
 
 MAX_BATCH = 256  # samples backpropagated at most on this page
 VANISHING = {"activations": ("sigmoid", "relu", "elu"), "depth": 8, "width": 32, "steps": 100}
@@ -33,8 +34,9 @@ def cached_trace(weights, activation, X, y):
 
 
 @st.cache_data(max_entries=8, show_spinner="Running PyTorch autograd on the same weights…")
-def cached_comparison(weights, activation, X, y, dtype):
-    return compare_with_autograd(weights, activation, X, y, dtype)
+def cached_comparison(_trace, weights, X, y, activation, dtype):
+    """Autograd against ``_trace`` (the trace of exactly these arguments)."""
+    return compare_with_autograd(_trace, dtype)
 
 
 @st.cache_data(max_entries=8, show_spinner="Training three 8-layer networks for 100 steps…")
@@ -55,23 +57,17 @@ source = pick.radio("Backpropagate", ["sample", "batch"], horizontal=True, key="
                     format_func={"sample": "One sample", "batch": "A mini-batch"}.get)  # fmt: skip
 if source == "sample":
     with pick:
-        x, y, caption = sample_picker(data)
-    X, Y = x[None, :], np.array([y])
+        sample = sample_picker(data)
+    X, Y, caption = sample.x[None, :], np.array([sample.y]), sample.caption
 else:
-    B = min(config.batch_size, MAX_BATCH, len(data.y_train))
     keep("w_bwd_draw", 0)
     draw = pick.number_input("Which mini-batch (a seeded draw)", 0, 9_999, step=1, key="w_bwd_draw")
-    idx = np.random.default_rng([config.seed, draw]).choice(len(data.y_train), B, replace=False)
-    X, Y = data.X_train[idx], data.y_train[idx]
-    if B == len(data.y_train) and B < config.batch_size:
-        capped = f" (the whole training set: the batch size {config.batch_size} is larger)"
-    elif B < config.batch_size:
-        capped = f" (of a batch size of {config.batch_size}: this page uses at most {MAX_BATCH})"
-    else:
-        capped = ""
-    caption = f"{B} training samples, draw #{draw}{capped}"
+    batch = draw_batch(len(data.y_train), config.batch_size, config.seed, draw, cap=MAX_BATCH)
+    X, Y = data.X_train[batch.indices], data.y_train[batch.indices]
+    note = batch.note(len(data.y_train))
+    caption = f"{batch.size} training samples, draw #{draw}" + (f" ({note})" if note else "")
 
-weights = trainer.model.get_weights()
+weights = trainer.weights()
 trace = cached_trace(weights, config.activation, X, Y)
 L, N = trace.n_layers, len(Y)
 with info:
@@ -80,7 +76,7 @@ with info:
     c1.metric("Loss L", f"{trace.loss:.4g}", help="Mean cross-entropy over the samples.")
     c2.metric("Samples N", N)
     c3.metric("Layers with weights", L)
-if not trace.finite:
+if not trace.is_finite:
     st.error("Some gradients of this network are not finite (NaN or ∞): the weights blew up. Lower the "
              "learning rate on the Playground and reset the run.", icon=":material/warning:")  # fmt: skip
 
@@ -88,26 +84,21 @@ st.subheader("δ = ∂L/∂z: the error signal at every layer")
 batch_note = "" if N == 1 else " For a mini-batch the chart shows Σₙ δₙ, which is ∂L/∂b."
 left, right = st.columns([3, 1])
 height = chart_height(max(220, 36 * L + 90))  # every layer's row labelled
-show_chart(delta_chart(delta_frame(trace), height, pooled=max(trace.widths[1:]) > MAX_CELLS), left)
-show_chart(delta_norm_chart(trace, height), right)
+show_chart(delta_chart(delta_frame(trace), height, pooled=max(trace.widths[1:]) > MAX_CELLS), left, name="delta")
+show_chart(delta_norm_chart(trace, height), right, name="delta-norms")
 st.caption("Backpropagation starts at the output, δ = (p − onehot(y)) / N, and carries δ back one layer at a "
            f"time: δˡ = (δˡ⁺¹ Wˡ⁺¹) ⊙ f′(zˡ).{batch_note}")  # fmt: skip
 
 st.subheader("The gradient of one layer, and the chain rule for one weight")
-keep("w_bwd_layer", 1)
-keep("w_bwd_j", 0)
 if "w_bwd_i" not in st.session_state:  # first visit: an input that is not 0 (image borders are)
     st.session_state.w_bwd_i = int(np.argmax(np.abs(X[0])))
-st.session_state.w_bwd_layer = min(max(int(st.session_state.w_bwd_layer), 1), L)
 choose, maps = st.columns([1, 4], gap="large")
-layer = choose.selectbox("Layer l", range(1, L + 1), format_func=lambda l: layer_name(l, L), key="w_bwd_layer")
-H, H_prev = trace.weights[layer - 1][0].shape
-st.session_state.w_bwd_j = min(max(int(st.session_state.w_bwd_j), 0), H - 1)
-st.session_state.w_bwd_i = min(max(int(st.session_state.w_bwd_i), 0), H_prev - 1)
-j = choose.number_input(f"Row j: unit of layer {layer} (0 to {H - 1})", 0, H - 1, step=1, key="w_bwd_j")
+layer = layer_picker(L, "w_bwd_layer", choose, "Layer l")
+H, H_prev = trace.weights[f"W{layer}"].shape
+j = unit_picker(H, "w_bwd_j", choose, f"Row j: unit of layer {layer}")
 source_name = "input feature" if layer == 1 else f"unit of layer {layer - 1}"
-i = choose.number_input(f"Column i: {source_name} (0 to {H_prev - 1})", 0, H_prev - 1, step=1, key="w_bwd_i")
-dW, db = trace.grads[layer - 1]
+i = unit_picker(H_prev, "w_bwd_i", choose, f"Column i: {source_name}")
+dW, db = trace.grads[f"W{layer}"], trace.grads[f"b{layer}"]
 with maps:
     w_col, b_col = st.columns([4, 1.2])
     show_chart(gradient_heatmap(dW, f"∂L/∂W{sup(layer)}  ({H} × {H_prev})", "column i (input to the layer)",
@@ -118,18 +109,19 @@ with maps:
         st.caption(f"More than {MAX_CELLS} rows or columns: each cell is a block of weights showing the entry of "
                    "largest |value| (hover for the units it covers).")  # fmt: skip
 rule = chain_rule(trace, layer, j, i)
-for line in chain_rule_latex(rule, config.activation):
+for line in chain_rule_latex(rule, trace.mlp.nonlinearities[layer - 1] if layer < L else None, config.activation):
     st.latex(line)
+cmp, autograd = cached_comparison(trace, weights, X, Y, config.activation, config.dtype)
 if N == 1:
     how = "Chain rule for one sample."
 else:
     how = (f"Chain rule for a batch: L is the mean over the {N} samples, so every δₙ carries 1/N and the sum "
            "over n averages the per-sample gradients; δ is expanded for sample 1.")  # fmt: skip
-st.caption(f"{how} The entry of the ∂L/∂W{sup(layer)} matrix computed as δᵀa is {rule.dW_trace:.6g}; "
-           f"the sum written out differs from it by {abs(rule.dW - rule.dW_trace):.1e}.")  # fmt: skip
+autograd_entry = float(autograd["grads"][f"W{layer}"][j, i])
+st.caption(f"{how} PyTorch autograd, from the same weights, gives ∂L/∂W{sup(layer)}[{j}, {i}] = {autograd_entry:.6g} "
+           f"({config.dtype}); the sum written out differs from it by {abs(rule.dW - autograd_entry):.1e}.")  # fmt: skip
 
 st.subheader("Hand-derived NumPy gradients vs PyTorch autograd")
-cmp = cached_comparison(weights, config.activation, X, Y, config.dtype)
 table, bars = st.columns([3, 2], gap="medium")
 table.dataframe(cmp.drop(columns="torch_norm"), hide_index=True, width="stretch", column_config={
     "max_abs_diff": st.column_config.NumberColumn("max |NumPy − torch|", format="%.2e"),

@@ -4,23 +4,28 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app.charts.display import chart_height, show_chart
 from app.charts.forward import MAX_BAR_UNITS, layer_chart, network_diagram, probs_chart, sample_plane_chart
-from app.controls import chart_height, keep, label, show_chart, sidebar
-from app.sample import sample_image, sample_picker
+from app.controls import label, sidebar
+from app.pickers import layer_picker, sample_picker, unit_picker
 from app.session import dataset_or_stop, show_weights_note, trainer_or_stop
-from core.evaluation import points_frame
-from core.forward_trace import (
-    MAX_DIAGRAM_EDGES,
-    MAX_DIAGRAM_UNITS,
+from core.analysis.evaluation import points_frame
+from core.analysis.forward_equations import (
     activation_latex,
-    diagram_frames,
-    diagram_layers,
-    forward_trace,
+    batchnorm_latex,
     linear_latex,
     loss_latex,
     softmax_latex,
     unit_equation,
 )
+from core.analysis.forward_trace import (
+    MAX_DIAGRAM_EDGES,
+    MAX_DIAGRAM_UNITS,
+    diagram_frames,
+    diagram_layers,
+    forward_trace,
+)
+from core.data.images import zoom
 
 config = sidebar()
 data = dataset_or_stop(config)
@@ -31,8 +36,9 @@ show_weights_note(config, trainer)
 
 pick, look, result = st.columns([1, 1.3, 1.3], gap="large")
 with pick:
-    x, y, caption = sample_picker(data)
-trace = forward_trace(trainer.model.get_weights(), config.activation, x, y)
+    sample = sample_picker(data)
+x, y, caption = sample.x, sample.y, sample.caption
+trace = forward_trace(trainer.weights(), config.activation, x, y)
 names = data.class_names
 with pick:
     st.caption(caption)
@@ -41,11 +47,9 @@ with pick:
     st.metric("Loss = −log p(true class)", f"{trace.loss:.4g}")
 with look:
     if data.image_shape is not None:
-        img = sample_image(data, x)
-        k = max(1, 200 // img.shape[0])  # enlarge pixel by pixel: small images stay sharp
-        st.image(img.repeat(k, axis=0).repeat(k, axis=1), caption=f"The input: {data.n_features} pixel values")
-    else:
-        point = pd.DataFrame(data.to_raw(x[None]), columns=["x1", "x2"])
+        st.image(zoom(data.image(x), 200), caption=f"The input: {data.n_features} pixel values")
+    elif data.n_features == 2:
+        point = pd.DataFrame(sample.raw[None], columns=["x1", "x2"])
         show_chart(sample_plane_chart(points_frame(data, ("test",)), point, names, chart_height(300)))
 with result:
     height = chart_height(max(300, 120 + 30 * len(names)))  # 30 px a class
@@ -57,20 +61,17 @@ if not trace.is_finite:
 net_box = st.container()  # filled once the unit to highlight is chosen
 st.subheader("Follow one unit")
 L = trace.n_layers
-keep("w_fwd_layer", 1)
-keep("w_fwd_unit", 0)
-st.session_state.w_fwd_layer = min(max(int(st.session_state.w_fwd_layer), 1), L)  # fewer layers now
 choose, equations = st.columns([1, 4], gap="large")
-layer = choose.selectbox("Layer", range(1, L + 1), format_func=trace.layer_name, key="w_fwd_layer")
-H = trace.widths[layer]
-st.session_state.w_fwd_unit = min(max(int(st.session_state.w_fwd_unit), 0), H - 1)
-unit = choose.number_input(f"Unit j (0 to {H - 1})", 0, H - 1, step=1, key="w_fwd_unit")
+layer = layer_picker(L, "w_fwd_layer", choose)
+unit = unit_picker(trace.widths[layer], "w_fwd_unit", choose)
 eq = unit_equation(trace, layer, unit)
 with equations:
     for line in linear_latex(eq):
         st.latex(line)
     if layer < L:
-        for line in activation_latex(eq):
+        for line in batchnorm_latex(eq) if eq.bn else ():
+            st.latex(line)
+        for line in activation_latex(eq, trace.mlp.nonlinearities[layer - 1]):
             st.latex(line)
     else:
         for line in softmax_latex(trace, unit):

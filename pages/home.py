@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app.controls import config_summary, sidebar
+from app.views import VIEWS
 
 config = sidebar()
 
@@ -15,21 +16,10 @@ st.markdown(
 )
 st.caption(f"Current setup: {config_summary(config)}")
 
-views = [
-    ("../pages/playground.py", "Playground", ":material/tune:",
-     "Train an MLP live on 2-D toy data or digits. Play, pause, step one mini-batch or one epoch, reset to the "
-     "same initial weights; watch the loss curves and the decision boundary move."),
-    ("../pages/forward.py", "Forward pass", ":material/arrow_forward:",
-     "Follow one sample through the network: z = W a + b and a = f(z) at every layer, the softmax "
-     "probabilities and the loss, with the equations written out in numbers."),
-    ("../pages/backward.py", "Backward pass", ":material/arrow_back:",
-     "δ = ∂L/∂z at every layer, ∂L/∂W as heatmaps, the chain rule for one weight, the hand gradient "
-     "against PyTorch autograd, and vanishing gradients in deep sigmoid nets."),
-]  # fmt: skip
-for path, title, icon, text in views:
+for view in VIEWS:
     with st.container(border=True):
-        st.page_link(path, label=f"**{title}**", icon=icon)
-        st.write(text)
+        st.page_link(view.path, label=f"**{view.title}**", icon=view.icon)
+        st.write(view.blurb)
 
 st.caption(
     "Everything runs on the CPU with the embedded data: no download, no GPU. "

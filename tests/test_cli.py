@@ -54,7 +54,7 @@ def test_divergence_exits_with_the_message():
     out = cli(
         "--dataset", "moons", "--lr", "10", "--hidden-dims", "64", "64", "--activation", "relu", "--batch-size", "4"
     )
-    assert out.returncode == 1 and "diverged at epoch" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 1 and "diverged at step" in out.stderr and "Traceback" not in out.stderr
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,11 @@ import re
 
 import numpy as np
 
-from core.backends import initial_weights
-from core.backward_trace import backward_trace, chain_rule, tex_number
+from core.analysis.backward_trace import backward_trace
+from core.analysis.chain_rule import chain_rule
+from core.analysis.notation import tex_number
 from core.data import load_dataset
+from core.training.backends import initial_weights
 from tests.helpers import open_page
 
 

@@ -5,12 +5,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from core.activations import ACTIVATIONS  # noqa: E402
-from core.backends import initial_weights, make_backend  # noqa: E402
-from core.config import TrainConfig  # noqa: E402
-from core.gradcheck import norm_rel_error, rel_error  # noqa: E402
+from core.nn.activations import ACTIVATIONS  # noqa: E402
+from core.nn.gradcheck import norm_rel_error, rel_error  # noqa: E402
+from core.nn.torch_mlp import TorchMLP  # noqa: E402
 from core.numpy_mlp import MLP  # noqa: E402
-from core.torch_mlp import TorchMLP  # noqa: E402
+from core.training.backends import initial_weights, make_backend  # noqa: E402
+from core.training.config import TrainConfig  # noqa: E402
 
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
 
@@ -41,16 +41,18 @@ def test_logits_loss_and_gradients_agree(activation, dtype):
     assert logits_np.dtype == np.dtype(dtype)
     assert rel_error(logits_np, logits_t.detach().numpy()) < tol
     assert abs(loss_np - loss_t.item()) / abs(loss_t.item()) < tol
-    for (dW, db), (tW, tb) in zip(mlp.get_grads(), net.numpy_grads()):
-        assert dW.dtype == np.dtype(dtype)
-        assert norm_rel_error(dW, tW) < tol and norm_rel_error(db, tb) < tol
+    torch_grads = net.numpy_grads()
+    assert set(torch_grads) == set(mlp.get_grads()) == {"W1", "b1", "W2", "b2", "W3", "b3"}
+    for name, grad in mlp.get_grads().items():
+        assert grad.dtype == np.dtype(dtype)
+        assert norm_rel_error(grad, torch_grads[name]) < tol, name
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
 def test_deltas_agree_with_autograd(activation):
     mlp, net, x, y = twins(activation, "float64")
     mlp.loss_and_backward(x, y)
-    zs, _ = net.forward_all(torch.from_numpy(x))
+    zs, _, _ = net.forward_all(torch.from_numpy(x))
     torch.nn.functional.cross_entropy(zs[-1], torch.from_numpy(y)).backward()
     for delta, z in zip(mlp.deltas, zs):
         assert norm_rel_error(delta, z.grad.numpy()) < 1e-10
@@ -60,10 +62,13 @@ def test_weights_copy_both_ways():
     mlp, net, _, _ = twins("elu", "float64")
     back = MLP(6, [16, 12], 5)
     back.set_weights(net.numpy_weights())
-    for (a, b), (c, d) in zip(mlp.get_weights(), back.get_weights()):
-        assert np.array_equal(a, c) and np.array_equal(b, d)
-    with pytest.raises(ValueError, match="layers"):
-        net.load_numpy_weights(mlp.get_weights()[:1])
+    original, copied = mlp.get_weights(), back.get_weights()
+    assert list(original) == list(copied)
+    assert all(np.array_equal(original[k], copied[k]) for k in original)
+    with pytest.raises(ValueError, match="missing"):
+        net.load_numpy_weights({k: v for k, v in original.items() if k != "W3"})
+    with pytest.raises(ValueError, match="shape"):
+        back.set_weights({**original, "W2": original["W2"].T})
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam"])
@@ -98,6 +103,7 @@ def test_saturated_units_agree_entry_by_entry(dtype):
         mlp.loss_and_backward(x, y)
         loss = torch.nn.functional.cross_entropy(net(torch.from_numpy(x)), torch.from_numpy(y))
         loss.backward()
-        for (dW, _), (tW, _) in zip(mlp.get_grads(), net.numpy_grads()):
-            scale = np.abs(tW).max()
-            assert np.abs(dW - tW).max() <= TOLERANCE[dtype] * scale, activation
+        torch_grads = net.numpy_grads()
+        for name in ("W1", "W2", "W3"):
+            dW, tW = mlp.get_grads()[name], torch_grads[name]
+            assert np.abs(dW - tW).max() <= TOLERANCE[dtype] * np.abs(tW).max(), activation

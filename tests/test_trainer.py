@@ -1,12 +1,14 @@
 """The training loop: determinism, divergence, model selection, reset, history, runs on disk."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from core.config import ConfigError, TrainConfig, validate
 from core.data import load_dataset
-from core.runs import load_run, save_run
-from core.trainer import Trainer, TrainingDiverged
+from core.training.config import ConfigError, TrainConfig, validate
+from core.training.runs import load_run, save_run
+from core.training.trainer import Trainer, TrainingDiverged
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +60,12 @@ def test_divergence_stops_with_a_clear_message_and_keeps_history(moons):
     t = Trainer(
         moons, TrainConfig(hidden_dims=(32, 32), activation="relu", lr=10.0, batch_size=8, epochs=50, dtype="float32")
     )
-    with pytest.raises(TrainingDiverged, match=r"diverged at epoch \d+, step \d+.*Lower the learning rate"):
+    with pytest.raises(TrainingDiverged, match=r"diverged at step (\d+) \(epoch \d+\).*the (\d+) steps before it are kept"
+                       r".*Lower the learning rate") as err:  # fmt: skip
         list(t.epochs())
     rows, steps = len(t.history()), t.global_step
-    assert all(np.isfinite(W).all() for W, _ in t.model.get_weights())  # the bad update was skipped
+    assert f"at step {steps + 1} " in str(err.value) and f"the {steps} steps before" in str(err.value)
+    assert all(np.isfinite(w).all() for w in t.weights().values())  # the bad update was skipped
     with pytest.raises(TrainingDiverged):
         t.step()
     assert len(t.history()) == rows and t.global_step == steps
@@ -113,7 +117,8 @@ def test_saved_run_loads_back(moons, tmp_path):
     save_run(tmp_path, t, t.test_metrics())
     weights, metrics, history = load_run(tmp_path)
     assert metrics["config"]["hidden_dims"] == [8] and metrics["dataset"] == "moons"
-    assert all(np.array_equal(W, Wb) for (W, _), (Wb, _) in zip(weights, t.best["weights"]))
+    assert list(weights) == list(t.best["weights"])
+    assert all(np.array_equal(weights[k], t.best["weights"][k]) for k in weights)
     assert np.allclose(history.value, t.history().value)
     (tmp_path / "weights.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="cannot load the run"):
@@ -129,10 +134,41 @@ def test_a_finished_run_does_not_take_more_steps(moons):
 
 def test_validation_loss_comes_from_logits_in_float32(moons):
     t = Trainer(moons, TrainConfig(hidden_dims=(8,), dtype="float32"))
-    W, b = t.model.get_weights()[-1]
-    t.model.set_weights([t.model.get_weights()[0], (W * 1e4, b)])  # absurdly confident outputs
+    t.model.set_weights({**t.weights(), "W2": t.weights()["W2"] * 1e4})  # absurdly confident outputs
     loss32, _ = t.evaluate("val")
     t64 = Trainer(moons, TrainConfig(hidden_dims=(8,), dtype="float64"))
-    t64.model.set_weights([(W.astype(np.float64), b.astype(np.float64)) for W, b in t.model.get_weights()])
+    t64.model.set_weights({k: v.astype(np.float64) for k, v in t.weights().items()})
     loss64, _ = t64.evaluate("val")
     assert np.isfinite(loss32) and loss32 == pytest.approx(loss64, rel=1e-3)
+
+
+def test_evaluate_with_other_weights_restores_the_models_own_even_when_it_fails(moons):
+    t = run(moons, epochs=2)
+    own = t.weights()
+    zeros = {k: np.zeros_like(v) for k, v in own.items()}
+    loss, acc = t.evaluate("val", weights=zeros)
+    assert loss == pytest.approx(np.log(2)) and all(np.array_equal(own[k], t.weights()[k]) for k in own)
+    X_val = t.X["val"]
+    t.X["val"] = np.zeros((3, 5))  # the wrong width: the forward pass raises
+    with pytest.raises(ValueError):
+        t.evaluate("val", weights=zeros)
+    t.X["val"] = X_val
+    assert all(np.array_equal(own[k], t.weights()[k]) for k in own)
+
+
+def test_the_interface_pages_use(moons):
+    t = run(moons, epochs=3)
+    probs = t.predict_proba("test")
+    assert probs.shape == (len(moons.y_test), 2) and np.allclose(probs.sum(axis=1), 1)
+    assert np.array_equal(t.predict_proba(moons.X_test), probs)
+    last = t.last_metrics()
+    h = t.history().query("epoch == 3").set_index(["split", "metric"])["value"]
+    assert last == {"epoch": 3, "train_loss": h["train", "loss"], "train_accuracy": h["train", "accuracy"],
+                    "val_loss": h["validation", "loss"], "val_accuracy": h["validation", "accuracy"]}  # fmt: skip
+    assert Trainer(moons, TrainConfig(hidden_dims=(4,))).last_metrics() is None
+    t.extend(5)
+    assert t.config.epochs == 5 and not t.finished
+    with pytest.raises(ConfigError, match="epochs"):
+        t.extend(0)
+    with pytest.raises(dataclasses.FrozenInstanceError):  # change a run only through extend or replace
+        t.config.epochs = 7

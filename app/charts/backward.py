@@ -5,62 +5,17 @@ import numpy as np
 import pandas as pd
 
 from app.charts.common import diverging_scale
-from core.backward_trace import pool_max_abs
+from core.analysis.backward_trace import matrix_frame
+from core.analysis.notation import layer_name
 
-MAX_CELLS = 64  # heatmaps show at most 64 × 64 cells; larger matrices are pooled
 LOG_FLOOR = 1e-20  # zeros drawn here on log scales
 MAX_POINTS = 400  # steps per line in the gradient-norm charts
 LAYER_COLORS = alt.Scale(scheme="viridis")
 
 
-SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def sup(l):
-    """A layer number as superscript digits, for chart titles: 12 → '¹²'."""
-    return str(l).translate(SUPERSCRIPTS)
-
-
-def layer_name(l, n_layers):
-    """'layer 2 (hidden)' or 'layer 3 (output)'."""
-    return f"layer {l} ({'output' if l == n_layers else 'hidden'})"
-
-
-def _blocks(starts, size):
-    """'3' or '8–15' for each block of a pooled axis of length ``size``."""
-    ends = [*starts[1:], size]
-    return [f"{s}" if e - s == 1 else f"{s}–{e - 1}" for s, e in zip(starts, ends)]
-
-
-def delta_frame(trace):
-    """Long form of δ for the chart: one row per layer and unit (pooled to MAX_CELLS units).
-
-    One sample: its δ.  A batch: Σₙ δₙ (= ∂L/∂b^l).  ``scaled`` is δ / max|δ| of its layer.
-    """
-    rows = []
-    for l, delta in enumerate(trace.deltas, start=1):
-        v = delta.sum(axis=0)  # (H_l,): the sample's δ, or Σₙ δₙ for a batch
-        pooled, starts, _ = pool_max_abs(v[:, None], max_rows=MAX_CELLS, max_cols=1)
-        pooled = pooled[:, 0]
-        peak = float(np.nanmax(np.abs(pooled))) if np.isfinite(pooled).any() else np.nan
-        scale = peak if np.isfinite(peak) and peak > 0 else 1.0
-        for pos, (units, value) in enumerate(zip(_blocks(starts, len(v)), pooled)):
-            rows.append(
-                {
-                    "layer": layer_name(l, trace.n_layers),
-                    "position": pos,
-                    "units": units,
-                    "delta": value,
-                    "scaled": value / scale,
-                    "layer_max": peak,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
 def delta_chart(frame, height=300, pooled=False):
     """Heatmap of δ: a row per layer (output on top), a cell per unit, colour δ / max|δ| of the layer."""
-    order = sorted(frame["layer"].unique(), key=lambda s: -int(s.split()[1]))
+    order = list(dict.fromkeys(frame["layer"]))[::-1]  # output on top
     x_title = "block of units j, the largest |δ| shown (hover for the units)" if pooled else "unit j"
     return (
         alt.Chart(frame, title=alt.Title("δ = ∂L/∂z at every layer", subtitle="each row scaled by its own largest |δ|"))
@@ -106,23 +61,6 @@ def delta_norm_chart(trace, height=300):
         )
         .properties(height=height)
     )
-
-
-def matrix_frame(M, max_cells=MAX_CELLS):
-    """Long form of a matrix for a heatmap, pooled to at most max_cells × max_cells blocks.
-
-    Columns: row, col (position of the cell), rows, cols (the units it covers, e.g. '8–15'), value.
-    Returns (frame, (r, c)), r × c the block size (1 × 1 when not pooled).
-    """
-    M = np.atleast_2d(M)
-    pooled, rows, cols = pool_max_abs(M, max_cells, max_cells)
-    r, c = np.meshgrid(np.arange(len(rows)), np.arange(len(cols)), indexing="ij")
-    frame = pd.DataFrame({
-        "row": r.ravel(), "col": c.ravel(), "value": pooled.ravel(),
-        "rows": np.array(_blocks(rows, M.shape[0]))[r.ravel()],
-        "cols": np.array(_blocks(cols, M.shape[1]))[c.ravel()],
-    })  # fmt: skip
-    return frame, (-(-M.shape[0] // len(rows)), -(-M.shape[1] // len(cols)))
 
 
 def _axis(n, block=1):

@@ -1,4 +1,4 @@
-"""Charts of the Forward pass view, each from a tidy frame of ``core.forward_trace``."""
+"""Charts of the Forward pass view, each from a tidy frame of ``core.analysis.forward_trace``."""
 
 import altair as alt
 import numpy as np
@@ -70,7 +70,7 @@ def probs_chart(frame, height):
 def network_diagram(nodes, edges, layer_names, height, selected=None):
     """Units as circles coloured by their output, weights as lines coloured by sign, thicker when larger.
 
-    ``nodes`` and ``edges`` come from ``core.forward_trace.diagram_frames``; ``layer_names`` maps layer
+    ``nodes`` and ``edges`` come from ``core.analysis.forward_trace.diagram_frames``; ``layer_names`` maps layer
     index to its axis label; ``selected`` = (layer, unit) rings that unit and darkens the weights into it.
     """
     shown = sorted(nodes["x"].unique())
@@ -138,7 +138,7 @@ def network_diagram(nodes, edges, layer_names, height, selected=None):
 
 
 def sample_plane_chart(points, point, class_names, height):
-    """Data points in their own coordinates (``core.evaluation.points_frame``) and the chosen one (x1, x2)."""
+    """Data points in their own coordinates (``core.analysis.evaluation.points_frame``) and the chosen one (x1, x2)."""
     dots = (
         alt.Chart(points, title="The sample (✚) among the test points")
         .mark_circle(size=40, opacity=0.5)

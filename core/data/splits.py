@@ -57,6 +57,25 @@ class Dataset:
         """
         return (X * self.std + self.mean) * self.raw_scale
 
+    def from_raw(self, raw: np.ndarray) -> np.ndarray:
+        """Standardize inputs given in the file's units, as the network sees them.
+
+        ``X = (raw / raw_scale − mean) / std``: (N, D) or one sample (D,) → the same shape.
+        """
+        return (np.asarray(raw, dtype=np.float64) / self.raw_scale - self.mean) / self.std
+
+    def image(self, x: np.ndarray) -> np.ndarray:
+        """One standardized sample (D,) as a picture in [0, 1]: (H, W) grey or (H, W, 3) colour.
+
+        Raises ValueError for a data set without ``image_shape`` (the toy sets).
+        """
+        if self.image_shape is None:
+            raise ValueError(f"{self.name} is not an image data set")
+        img = (self.to_raw(np.asarray(x)[None, :])[0] / self.raw_scale).reshape(self.image_shape)
+        if img.ndim == 3:  # CIFAR-10 is channel-first in the file
+            img = img.transpose(1, 2, 0)
+        return np.clip(img, 0.0, 1.0)
+
     def summary(self) -> str:
         """One line, e.g. "digits: 1,257 train / 180 val / 360 test, 64 features, 10 classes"."""
         return (

@@ -11,8 +11,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from core.config import TrainConfig
-from core.trainer import Trainer, TrainingDiverged
+from core.training.config import TrainConfig
+from core.training.trainer import Trainer, TrainingDiverged
 
 
 def _first(data, n_train, n_other=1):
@@ -35,7 +35,7 @@ def gradient_norms_by_depth(data, activations=("sigmoid", "elu"), depth=8, width
 
     Args:
         data: a ``core.data.Dataset``.
-        activations: names from ``core.activations.ACTIVATIONS``.
+        activations: names from ``core.nn.activations.ACTIVATIONS``.
         depth, width: hidden layers and units per layer.
         steps: SGD steps per activation; lr, batch_size, seed as in ``TrainConfig``.
 

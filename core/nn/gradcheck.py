@@ -81,23 +81,25 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
 def check_mlp_gradients(mlp, x, y, h=1e-5):
     """Every parameter gradient of a float64 MLP against finite differences.
 
-    Returns a list of dicts {layer, param, rel_error (``norm_rel_error``), max_abs_error},
-    one per weight and bias.
+    Uses the MLP in its current mode (with batch norm in training mode the loss depends on the whole
+    batch, which the differences see too; the running estimates it updates do not enter the loss).
+    Returns a list of dicts {layer, param (W1, gamma1, …), rel_error (``norm_rel_error``),
+    max_abs_error}, one per parameter array.
     """
-    from core.losses import softmax_cross_entropy
+    from core.nn.losses import softmax_cross_entropy
 
     if mlp.dtype != np.float64:
         raise ValueError("finite differences need float64: build the MLP with dtype=np.float64")
     mlp.loss_and_backward(x, y)
-    analytic = [(dW.copy(), db.copy()) for dW, db in mlp.get_grads()]
+    analytic = {name: g.copy() for name, g in mlp.get_grads().items()}
 
     def loss():
         return softmax_cross_entropy(mlp.logits(x), y)[0]
 
     rows = []
-    for l, layer in enumerate(mlp.layers):
-        for name, grad in zip(("weight", "bias"), analytic[l]):
-            num = numerical_gradient(loss, layer.params[name], h)
-            rows.append({"layer": l + 1, "param": name, "rel_error": norm_rel_error(grad, num),
-                         "max_abs_error": float(np.max(np.abs(grad - num)))})  # fmt: skip
+    for name, module, key in mlp.named_parameters():
+        num = numerical_gradient(loss, module.params[key], h)
+        grad = analytic[name]
+        rows.append({"layer": int("".join(c for c in name if c.isdigit())), "param": name, "rel_error": norm_rel_error(grad, num),
+                     "max_abs_error": float(np.max(np.abs(grad - num)))})  # fmt: skip
     return rows

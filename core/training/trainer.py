@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.backends import initial_weights, make_backend
-from core.config import validate
-from core.losses import log_softmax
+from core.nn.losses import log_softmax
+from core.training.backends import initial_weights, make_backend
+from core.training.batches import epoch_order
+from core.training.config import validate
 
 
 class TrainingDiverged(RuntimeError):
@@ -32,6 +33,10 @@ class Trainer:
 
     Deterministic for a seed: the initial weights come from ``default_rng(seed)`` and the batch
     order from ``default_rng(seed + 1)``, identical for both backends.
+
+    What pages read: ``weights()``, ``predict_proba(split)``, ``last_metrics()``, ``history()``,
+    ``step_history()``, ``grad_norms()``, ``diverged`` (the message, or None); ``extend(epochs)``
+    lets a finished run go on.
     """
 
     def __init__(self, data, config):
@@ -40,7 +45,7 @@ class Trainer:
         self.X = {s: getattr(data, f"X_{s}").astype(dtype) for s in ("train", "val", "test")}
         self.y = {s: getattr(data, f"y_{s}").astype(np.int64) for s in ("train", "val", "test")}
         self.init_weights = initial_weights(
-            data.n_features, config.hidden_dims, data.n_classes, config.seed, config.dtype
+            data.n_features, config.hidden_dims, data.n_classes, config.seed, config.dtype, config.batch_norm
         )
         self.reset()
 
@@ -75,16 +80,18 @@ class Trainer:
         if self.finished:
             raise RuntimeError(f"the run has finished its {self.config.epochs} epochs: raise epochs or reset")
         if self.step_in_epoch == 0:
-            self.order = self.shuffle_rng.permutation(len(self.y["train"]))
+            self.order = epoch_order(self.shuffle_rng, len(self.y["train"]))
         B = self.config.batch_size
         idx = self.order[self.step_in_epoch * B : (self.step_in_epoch + 1) * B]
         x, y = self.X["train"][idx], self.y["train"][idx]  # (B, D), (B,)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             loss, probs = self.model.train_step(x, y)
         if not np.isfinite(loss):  # the backend skipped the update
+            done = self.global_step
+            kept = f"the {done:,} step{'s' * (done != 1)} before it are kept" if done else "no step was kept"
             self.diverged = (
-                f"Training diverged at epoch {self.epoch + 1}, step {self.step_in_epoch + 1}: "
-                f"the loss became {loss}. Lower the learning rate (now {self.config.lr:g}) and start again."
+                f"Training diverged at step {done + 1:,} (epoch {self.epoch + 1}): the loss became {loss}; "
+                f"{kept}. Lower the learning rate (now {self.config.lr:g}) and start again."
             )
             raise TrainingDiverged(self.diverged)
         self.step_in_epoch += 1
@@ -103,10 +110,10 @@ class Trainer:
 
     def _record_grad_norms(self):
         grads = self.model.last_grads()
-        for l, (dW, _) in enumerate(grads):
+        for l in range(1, sum(1 for k in grads if k.startswith("W")) + 1):
             with np.errstate(over="ignore", invalid="ignore"):
-                norm = float(np.linalg.norm(dW))
-            self.grad_norm_rows.append({"step": self.global_step, "layer": l + 1, "grad_norm": norm})
+                norm = float(np.linalg.norm(grads[f"W{l}"]))
+            self.grad_norm_rows.append({"step": self.global_step, "layer": l, "grad_norm": norm})
 
     def _end_epoch(self):
         self.epoch += 1
@@ -138,19 +145,53 @@ class Trainer:
             yield self.epoch
 
     def evaluate(self, split, weights=None):
-        """(mean cross-entropy, accuracy) on ``split`` ("train", "val" or "test")."""
+        """(mean cross-entropy, accuracy) on ``split`` ("train", "val" or "test").
+
+        With ``weights`` the model is evaluated with them, and its own weights are restored after,
+        also when the evaluation fails.
+        """
         if weights is not None:
             current = self.model.get_weights()
             self.model.set_weights(weights)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            logits = self.model.predict_logits(self.X[split])
-            logp = log_softmax(logits.astype(np.float64))  # from the logits: no underflow to log 0
-        if weights is not None:
-            self.model.set_weights(current)
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                logits = self.model.predict_logits(self.X[split])
+                logp = log_softmax(logits.astype(np.float64))  # from the logits: no underflow to log 0
+        finally:
+            if weights is not None:
+                self.model.set_weights(current)
         y = self.y[split]
         if len(y) == 0:
             return float("nan"), float("nan")
         return float(-logp[np.arange(len(y)), y].mean()), float((logits.argmax(axis=1) == y).mean())
+
+    def weights(self):
+        """The current weights (and batch-norm buffers), copies in the common dict form."""
+        return self.model.get_weights()
+
+    def predict_proba(self, split):
+        """Class probabilities (N, C) of the current weights on a split name ("train", "val", "test")
+        or on an array of standardized inputs (N, D); batch norm in eval mode."""
+        X = self.X[split] if isinstance(split, str) else np.asarray(split, dtype=self.X["train"].dtype)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self.model.predict_proba(X)
+
+    def last_metrics(self):
+        """The last finished epoch: {epoch, train_loss, train_accuracy, val_loss, val_accuracy}, or None."""
+        if not self.rows:
+            return None
+        last = {(r["split"], r["metric"]): r["value"] for r in self.rows if r["epoch"] == self.epoch}
+        return {
+            "epoch": self.epoch,
+            "train_loss": last["train", "loss"],
+            "train_accuracy": last["train", "accuracy"],
+            "val_loss": last["validation", "loss"],
+            "val_accuracy": last["validation", "accuracy"],
+        }
+
+    def extend(self, epochs):
+        """Train up to ``epochs`` epochs in all (more epochs continue the same run). Validated."""
+        self.config = self.config.replace(epochs=epochs)
 
     def test_metrics(self):
         """Loss and accuracy on the test set with the best-on-validation weights."""

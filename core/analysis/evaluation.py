@@ -20,7 +20,7 @@ def decision_grid(predict_proba, data, resolution=60, margin=0.4):
     g1, g2 = np.meshgrid(centres[0], centres[1], indexing="ij")  # (R, R)
     points = np.stack([g1.ravel(), g2.ravel()], axis=1)  # (R², 2)
     with np.errstate(over="ignore", invalid="ignore"):
-        probs = predict_proba(((points / data.raw_scale) - data.mean) / data.std)
+        probs = predict_proba(data.from_raw(points))
     pred = np.nan_to_num(probs, nan=0.0).argmax(axis=1)
     i1, i2 = np.meshgrid(np.arange(resolution), np.arange(resolution), indexing="ij")
     i1, i2 = i1.ravel(), i2.ravel()
