@@ -6,6 +6,7 @@ from dataclasses import fields
 import streamlit as st
 
 from app.charts.display import apply_presentation_css, presentation_mode
+from app.export import copy_link
 from app.settings import CHOICES, DEFAULT_LR, UI_LIMITS, UPLOADED, AppConfig, from_query, lr_options, to_query
 from core.data import DATA_DIR as DEFAULT_DATA_DIR
 from core.data import TOY_DATASETS, files_present
@@ -130,16 +131,8 @@ def sidebar():
         query["present"] = "1"
     if query != st.query_params.to_dict():
         st.query_params.from_dict(query)
-    _share_link(sb)
+    copy_link(sb)
     return config
-
-
-def _share_link(container):
-    try:  # TEMPORARY until app/export.py lands
-        from app.export import copy_link
-    except ImportError:
-        return
-    copy_link(container)
 
 
 def config_summary(config):

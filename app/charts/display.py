@@ -10,6 +10,8 @@ import re
 import altair as alt
 import streamlit as st
 
+from app.export import export_menu
+
 FONT = {"normal": {"label": 13, "title": 14, "chart_title": 16, "subtitle": 13},
         "projector": {"label": 17, "title": 19, "chart_title": 22, "subtitle": 17}}  # fmt: skip
 
@@ -80,10 +82,6 @@ def show_chart(chart, box=None, width="stretch", name=None, export=True):
     box = box or st
     box.altair_chart(themed(chart), width=width, theme=None)
     if export:
-        try:  # TEMPORARY until app/export.py lands
-            from app.export import export_menu
-        except ImportError:
-            return
         export_menu(themed(chart), name or chart_name(chart), box)
 
 

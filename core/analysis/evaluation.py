@@ -4,17 +4,21 @@ import numpy as np
 import pandas as pd
 
 
-def decision_grid(predict_proba, data, resolution=60, margin=0.4):
+def decision_grid(predict_proba, data, resolution=60, margin=0.1, include=None):
     """The predicted class over a grid covering the 2-D data, in the data's own coordinates.
 
     ``predict_proba`` maps standardized inputs (M, 2) to probabilities (M, C). The grid spans all
-    splits plus ``margin`` on each side, ``resolution`` cells per axis.
+    splits (and the raw points ``include`` (K, 2), e.g. a typed sample) plus ``margin`` × the range
+    on each side, ``resolution`` cells per axis.
 
     Returns a long-form DataFrame, one row per cell: x1, x1_end, x2, x2_end (cell corners),
     predicted (class name), confidence (its probability).
     """
     raw = np.concatenate([data.to_raw(X) for X in (data.X_train, data.X_val, data.X_test)])  # (N, 2)
-    lo, hi = raw.min(axis=0) - margin, raw.max(axis=0) + margin
+    if include is not None:
+        raw = np.concatenate([raw, np.asarray(include, dtype=np.float64).reshape(-1, 2)])
+    span = np.maximum(raw.max(axis=0) - raw.min(axis=0), 1e-12)  # (2,)
+    lo, hi = raw.min(axis=0) - margin * span, raw.max(axis=0) + margin * span
     edges = [np.linspace(lo[k], hi[k], resolution + 1) for k in range(2)]
     centres = [(e[:-1] + e[1:]) / 2 for e in edges]
     g1, g2 = np.meshgrid(centres[0], centres[1], indexing="ij")  # (R, R)

@@ -12,10 +12,12 @@ from core.data.cifar10 import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, load_c
 from core.data.digits import load_digits_raw
 from core.data.download import download_cifar10, download_mnist, files_present
 from core.data.mnist import load_mnist_raw, read_idx
+from core.data.csv import inspect_csv, load_csv
 from core.data.splits import (
     Dataset,
     DatasetError,
     MissingDataError,
+    assemble,
     fit_standardizer,
     held_out_size,
     standardize,
@@ -32,6 +34,8 @@ __all__ = [
     "download_cifar10",
     "download_mnist",
     "files_present",
+    "inspect_csv",
+    "load_csv",
     "load_cifar10_raw",
     "load_dataset",
     "load_digits_raw",
@@ -77,25 +81,25 @@ def load_dataset(name: str, *, data_dir=DATA_DIR, n_samples=400, noise=0.1, seed
         n_held = held_out_size(len(y), 0.2)
         parts = [(X[i], y[i]) for i in stratified_split(y, n_held, n_held, seed=seed)]
         mean, std = fit_standardizer(parts[0][0])
-        return _assemble(name, parts, TOY_CLASS_NAMES[name], None, 1.0, mean, std)
+        return assemble(name, parts, TOY_CLASS_NAMES[name], None, 1.0, mean, std)
     if name == "digits":
         X, y = load_digits_raw(data_dir)  # (1797, 64), (1797,)
         n_val, n_test = held_out_size(len(y), 0.1), held_out_size(len(y), 0.2)
         parts = [(X[i], y[i]) for i in stratified_split(y, n_val, n_test, seed=SPLIT_SEED)]
         mean, std = fit_standardizer(parts[0][0] / 16.0)
-        return _assemble(name, parts, DIGIT_NAMES, (8, 8), 16.0, mean, std)
+        return assemble(name, parts, DIGIT_NAMES, (8, 8), 16.0, mean, std)
     if name == "mnist":
         X_train, y_train, X_test, y_test = _raw(load_mnist_raw, download_mnist, data_dir, download)
         parts = _hold_out_val(X_train, y_train, SPLIT_SEED) + [(X_test, y_test)]
         X_fit = parts[0][0]  # (N_train, 28, 28) uint8
         std = X_fit.std() / 255.0
         mean, std = np.full(784, X_fit.mean() / 255.0), np.full(784, std if std > 1e-8 else 1.0)  # blank images: 1
-        return _assemble(name, parts, DIGIT_NAMES, (28, 28), 255.0, mean, std)
+        return assemble(name, parts, DIGIT_NAMES, (28, 28), 255.0, mean, std)
     if name == "cifar10":
         X_train, y_train, X_test, y_test = _raw(load_cifar10_raw, download_cifar10, data_dir, download)
         parts = _hold_out_val(X_train, y_train, SPLIT_SEED) + [(X_test, y_test)]
         mean, std = np.repeat(CIFAR10_MEAN, 1024), np.repeat(CIFAR10_STD, 1024)  # (3072,)
-        return _assemble(name, parts, CIFAR10_CLASSES, (3, 32, 32), 255.0, mean, std)
+        return assemble(name, parts, CIFAR10_CLASSES, (3, 32, 32), 255.0, mean, std)
     raise DatasetError(f"Unknown data set {name!r}; choose one of {', '.join(DATASETS)}.")
 
 
@@ -115,19 +119,3 @@ def _hold_out_val(X, y, seed):
     n_val = min(MAX_VAL_IMAGES, len(y) // 10)
     train, val, _ = stratified_split(y, n_val, seed=seed)
     return [(X[train], y[train]), (X[val], y[val])]
-
-
-def _assemble(name, parts, class_names, image_shape, raw_scale, mean, std) -> Dataset:
-    arrays = []
-    for X, y in parts:
-        arrays += [standardize(X.reshape(len(X), len(mean)), mean, std, raw_scale), y]  # (N, D), also for N = 0
-    return Dataset(
-        name,
-        *arrays,
-        n_classes=len(class_names),
-        class_names=list(class_names),
-        image_shape=image_shape,
-        mean=np.asarray(mean, dtype=np.float64),
-        std=np.asarray(std, dtype=np.float64),
-        raw_scale=raw_scale,
-    )

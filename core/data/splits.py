@@ -31,7 +31,7 @@ class Dataset:
         mean (D,), std (D,): the standardization, in units of ``raw / raw_scale``.
     """
 
-    name: str  # one of DATASETS
+    name: str  # one of DATASETS, or "csv" for a user's file
     X_train: np.ndarray  # (N_train, D) float64
     y_train: np.ndarray  # (N_train,) int64
     X_val: np.ndarray  # (N_val, D) float64
@@ -147,3 +147,18 @@ def standardize(X: np.ndarray, mean: np.ndarray, std: np.ndarray, scale: float =
     Z -= mean
     Z /= std
     return Z
+
+
+def assemble(name, parts, class_names, image_shape, raw_scale, mean, std) -> Dataset:
+    """A Dataset from raw (X, y) parts [train, val, test], standardized with ``mean`` and ``std`` (D,).
+
+    ``X = (raw / raw_scale − mean) / std`` for every part, with the statistics given (the training
+    set's, or fixed ones); an image part (N, H, W) or (N, C, H, W) is flattened to (N, D) first.
+    """
+    arrays = []
+    for X, y in parts:
+        arrays += [standardize(X.reshape(len(X), len(mean)), mean, std, raw_scale), y]  # (N, D), also for N = 0
+    return Dataset(
+        name, *arrays, n_classes=len(class_names), class_names=list(class_names), image_shape=image_shape,
+        mean=np.asarray(mean, dtype=np.float64), std=np.asarray(std, dtype=np.float64), raw_scale=raw_scale,
+    )  # fmt: skip

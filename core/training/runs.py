@@ -1,40 +1,210 @@
-"""Saved runs: history CSV, metrics JSON and weights .npz in one directory, loadable by the app."""
+"""Saved runs: ``weights.npz``, ``metrics.json`` and ``history.csv``, on disk or as the bytes of a .zip.
 
+The CLI's ``--out`` writes them to a folder, the Playground offers them as downloads, and both read
+back through the same checks: weights are read with ``allow_pickle=False`` and checked name by name
+and shape by shape before anything is built from them, so a crafted file can neither run code nor
+ask for terabytes.
+"""
+
+import io
 import json
+import math
+import re
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+RUN_FILES = ("weights.npz", "metrics.json", "history.csv")
+HISTORY_COLUMNS = ["epoch", "split", "metric", "value"]
+MAX_UNPACKED_BYTES = 256 * 2**20  # a zip that unpacks to more is refused (zip bombs)
+WEIGHT_NAME = re.compile(r"(W|b|gamma|beta|running_mean|running_var)([1-9][0-9]*)")
+
+
+class RunFileError(ValueError):
+    """A file is not a run this project saved; the message says what is wrong, in one line."""
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """A run read back: weights in the common dict form; metrics and history when the files had them."""
+
+    weights: dict
+    metrics: dict | None = None
+    history: pd.DataFrame | None = None
+
+    @property
+    def widths(self):
+        """[D, H_1, …, C] of the saved network."""
+        L = sum(1 for k in self.weights if k.startswith("W"))
+        return [self.weights["W1"].shape[1]] + [self.weights[f"W{l}"].shape[0] for l in range(1, L + 1)]
+
+
+# ---- a run → bytes and files ----
+
+
+def weights_npz(weights):
+    """``.npz`` bytes of weights in the common dict form (``np.savez``: arrays only, nothing pickled)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **weights)
+    return buffer.getvalue()
+
+
+def run_files(trainer, metrics=None):
+    """{file name: bytes} of a run: the best-on-validation weights, the metrics that describe them
+    (``trainer.test_metrics()`` unless given) and the per-epoch history.
+
+    Safe to call while the run trains in another thread: it reads ``trainer.best`` (replaced, never
+    changed in place) and evaluates on a model of its own.
+    """
+    best = trainer.best
+    metrics = trainer.test_metrics(best) if metrics is None else metrics
+    meta = {"dataset": trainer.data.name, "config": trainer.config.to_dict(), **metrics}
+    return {
+        "weights.npz": weights_npz(best["weights"]),
+        "metrics.json": (json.dumps(meta, indent=2) + "\n").encode(),
+        "history.csv": trainer.history().to_csv(index=False).encode(),
+    }
+
+
+def run_zip(trainer):
+    """One ``.zip`` holding ``run_files(trainer)`` (``read_run`` loads it back)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file_name, content in run_files(trainer).items():
+            zf.writestr(file_name, content)
+    return buffer.getvalue()
+
 
 def save_run(out_dir, trainer, metrics):
-    """Write ``history.csv``, ``metrics.json`` and ``weights.npz`` to ``out_dir``.
-
-    The weights are the best-on-validation ones, the model that ``metrics`` describes, in the
-    common dict form (W1, b1, …, and with batch norm gamma1, beta1, running_mean1, running_var1).
-    """
+    """Write ``run_files(trainer, metrics)`` into the folder ``out_dir`` (created if needed); returns it."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    trainer.history().to_csv(out / "history.csv", index=False)
-    meta = {"dataset": trainer.data.name, "config": trainer.config.to_dict(), **metrics}
-    (out / "metrics.json").write_text(json.dumps(meta, indent=2) + "\n")
-    np.savez(out / "weights.npz", **trainer.best["weights"])
+    for file_name, content in run_files(trainer, metrics).items():
+        (out / file_name).write_bytes(content)
     return out
 
 
-def load_run(run_dir):
-    """(weights in the common dict form, metrics dict, history DataFrame) from a directory ``save_run`` wrote.
+# ---- bytes and files → a run, checked ----
 
-    The arrays are read with ``allow_pickle=False``: a crafted file cannot run code.
+
+def _open_zip(raw, what):
+    """The zip archive in ``raw`` (a .npz is one too), refused when it unpacks to too much."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(raw))
+    except zipfile.BadZipFile:
+        raise RunFileError(f"{what} is not a .zip or .npz file.") from None
+    if sum(info.file_size for info in zf.infolist()) > MAX_UNPACKED_BYTES:
+        raise RunFileError(f"{what} unpacks to more than {MAX_UNPACKED_BYTES // 2**20} MB: refused.")
+    return zf
+
+
+def _check_npy_headers(zf, what):
+    """Every member is an .npy array whose header promises no more data than the member holds
+    (``np.load`` allocates the declared shape before reading: a forged header could ask for terabytes)."""
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    for info in zf.infolist():
+        if not info.filename.endswith(".npy"):
+            raise RunFileError(f"{what} is not an .npz of arrays: it holds {info.filename}.")
+        with zf.open(info) as fp:
+            try:
+                shape, _, dtype = read_header[np.lib.format.read_magic(fp)](fp)
+            except (KeyError, ValueError) as e:
+                raise RunFileError(f"{what}: {info.filename} is not a NumPy array ({e}).") from None
+        if math.prod(shape) * dtype.itemsize > info.file_size:
+            raise RunFileError(f"{what}: {info.filename} declares more data than it holds.")
+
+
+def read_weights(raw, what="the file"):
+    """Weights (the common dict form, float64) from ``.npz`` bytes, checked name by name and shape by shape.
+
+    Refused with a ``RunFileError``: pickled objects, names other than W1, b1, gamma1, …, arrays that
+    are not real numbers or not finite, negative running variances, and shapes that do not chain
+    into one MLP.
+    """
+    from core.nn.mlp import MLP
+
+    with _open_zip(raw, what) as zf:
+        _check_npy_headers(zf, what)
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as f:
+            arrays = {name: f[name] for name in f.files}
+    except ValueError as e:
+        reason = "it holds Python objects (pickled data), which are never loaded" if "pickle" in str(e) else e
+        raise RunFileError(f"{what} cannot be read as weights: {reason}.") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise RunFileError(f"{what} is not a valid .npz file ({e}).") from None
+    odd = sorted(name for name in arrays if not WEIGHT_NAME.fullmatch(name))
+    if odd or "W1" not in arrays:
+        raise RunFileError(
+            f"{what} is not a set of MLP weights: unexpected arrays {odd or 'none'}, expected W1, b1, … "
+            "(and gamma1, beta1, running_mean1, running_var1 with batch norm)."
+        )
+    weights = {}
+    for name, a in arrays.items():
+        if a.dtype.kind not in "iuf":
+            raise RunFileError(f"{what}: {name} holds {a.dtype} values, not real numbers.")
+        if a.ndim != (2 if name.startswith("W") else 1):
+            kind = "matrix" if name.startswith("W") else "vector"
+            raise RunFileError(f"{what}: {name} has shape {a.shape}, expected a {kind}.")
+        if not np.isfinite(a).all():
+            raise RunFileError(f"{what}: {name} holds NaN or infinite values.")
+        if name.startswith("running_var") and (a < 0).any():
+            raise RunFileError(f"{what}: {name} holds negative variances.")
+        weights[name] = a.astype(np.float64)
+    try:
+        MLP.from_weights(weights, "relu")  # names complete, shapes chained
+    except ValueError as e:
+        raise RunFileError(f"{what} does not describe one MLP: {e}.") from None
+    return weights
+
+
+def _metrics_and_history(metrics_raw, history_raw, what):
+    try:
+        metrics = json.loads(metrics_raw)
+        history = pd.read_csv(io.BytesIO(history_raw))
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise RunFileError(f"{what} has an unreadable metrics.json or history.csv ({e}).") from None
+    if not isinstance(metrics, dict):
+        raise RunFileError(f"{what}: metrics.json should hold an object of named values.")
+    if list(history.columns) != HISTORY_COLUMNS:
+        raise RunFileError(f"{what}: history.csv should have the columns {', '.join(HISTORY_COLUMNS)}.")
+    return metrics, history
+
+
+def read_run(file_name, raw):
+    """A ``LoadedRun`` from the bytes of a saved run: the .zip of ``run_zip`` or a weights .npz alone.
+
+    Raises ``RunFileError`` (a ValueError) with a one-line reason for anything else.
+    """
+    what = f"“{file_name}”"
+    with _open_zip(raw, what) as zf:
+        names = set(zf.namelist())
+        if "weights.npz" not in names:
+            if names and all(n.endswith(".npy") for n in names):  # an .npz is a zip of .npy files
+                return LoadedRun(read_weights(raw, what))
+            raise RunFileError(f"{what} is not a saved run: it should hold {', '.join(RUN_FILES)}.")
+        missing = [n for n in RUN_FILES if n not in names]
+        if missing:
+            raise RunFileError(f"{what} is not a complete run: {', '.join(missing)} missing.")
+        weights = read_weights(zf.read("weights.npz"), f"{what} (weights.npz)")
+        metrics, history = _metrics_and_history(zf.read("metrics.json"), zf.read("history.csv"), what)
+    return LoadedRun(weights, metrics, history)
+
+
+def load_run(run_dir):
+    """(weights in the common dict form, metrics dict, history DataFrame) from a folder ``save_run`` wrote.
+
+    Raises ``RunFileError`` (a ValueError) naming what is missing or wrong.
     """
     run = Path(run_dir)
+    what = f"the run in {run}"
     try:
-        with np.load(run / "weights.npz", allow_pickle=False) as f:
-            weights = {name: f[name] for name in f.files}
-        metrics = json.loads((run / "metrics.json").read_text())
-        history = pd.read_csv(run / "history.csv")
-    except (OSError, KeyError, ValueError) as e:
-        raise ValueError(
-            f"cannot load the run in {run}: {e}. Expected weights.npz, metrics.json and history.csv."
-        ) from e
+        raw = {name: (run / name).read_bytes() for name in RUN_FILES}
+    except OSError as e:
+        raise RunFileError(f"cannot load {what}: {e.strerror} ({e.filename}). Expected {', '.join(RUN_FILES)}.") from e
+    weights = read_weights(raw["weights.npz"], f"{what} (weights.npz)")
+    metrics, history = _metrics_and_history(raw["metrics.json"], raw["history.csv"], what)
     return weights, metrics, history

@@ -147,19 +147,15 @@ class Trainer:
     def evaluate(self, split, weights=None):
         """(mean cross-entropy, accuracy) on ``split`` ("train", "val" or "test").
 
-        With ``weights`` the model is evaluated with them, and its own weights are restored after,
-        also when the evaluation fails.
+        With ``weights`` a separate model of the same backend is built from them: the trainer's own
+        model is never touched, so this is safe while the run trains in another thread.
         """
+        model = self.model
         if weights is not None:
-            current = self.model.get_weights()
-            self.model.set_weights(weights)
-        try:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                logits = self.model.predict_logits(self.X[split])
-                logp = log_softmax(logits.astype(np.float64))  # from the logits: no underflow to log 0
-        finally:
-            if weights is not None:
-                self.model.set_weights(current)
+            model = make_backend(self.config.backend, self.data.n_features, self.data.n_classes, self.config, weights)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            logits = model.predict_logits(self.X[split])
+            logp = log_softmax(logits.astype(np.float64))  # from the logits: no underflow to log 0
         y = self.y[split]
         if len(y) == 0:
             return float("nan"), float("nan")
@@ -193,14 +189,16 @@ class Trainer:
         """Train up to ``epochs`` epochs in all (more epochs continue the same run). Validated."""
         self.config = self.config.replace(epochs=epochs)
 
-    def test_metrics(self):
-        """Loss and accuracy on the test set with the best-on-validation weights."""
-        loss, acc = self.evaluate("test", weights=self.best["weights"])
+    def test_metrics(self, best=None):
+        """Loss and accuracy on the test set with the best-on-validation weights (``best``: a snapshot of
+        ``self.best``, read once by callers in another thread)."""
+        best = self.best if best is None else best
+        loss, acc = self.evaluate("test", weights=best["weights"])
         return {
             "test_loss": loss,
             "test_accuracy": acc,
-            "best_epoch": self.best["epoch"],
-            "best_val_accuracy": self.best["val_accuracy"],
+            "best_epoch": best["epoch"],
+            "best_val_accuracy": best["val_accuracy"],
         }
 
     def history(self):

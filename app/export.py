@@ -1,0 +1,315 @@
+"""What a page shows, as files a lecturer carries into slides: PNG, SVG and CSV of every chart,
+a run's history, weights and metrics, and a link that reopens the same view.
+
+Charts render offline with ``vl_convert`` (Vega-Lite compiled and drawn in-process, no browser,
+no network: external data URLs are refused). Text is set in DejaVu Sans where the machine has it
+(Debian's fonts-dejavu-core, which Chromium pulls in), otherwise in the Liberation Sans that
+vl-convert carries, which lacks a few glyphs (subscripts such as x₁, ✓, ⊙).
+
+Every download is lazy: the buttons hold a function that runs only when clicked, on a thread of
+its own, so a page with ten charts renders nothing extra on a rerun. Those functions only read:
+the Playground may be training in the script thread at the same time.
+"""
+
+import re
+import threading
+import unicodedata
+from urllib.parse import urlencode
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core.training.runs import RunFileError, read_run, run_zip, weights_npz
+
+EXPORT_WIDTH = 800  # px, the width given to a chart drawn "container"-wide (or with no width)
+PNG_SCALE = 2  # projector resolution: an 800-px chart becomes a 1,600-px image
+EXPORT_FONT = "DejaVu Sans, sans-serif"
+PART_COLUMN = "chart_layer"  # names the layer or sub-chart of each CSV row when there are several
+MAX_UPLOAD_MB = 64
+
+try:  # Streamlit's own lock around Altair's global settings (data transformer, theme)
+    from streamlit.elements.vega_charts import _altair_globals_lock as _ALTAIR_LOCK
+except ImportError:  # pragma: no cover - a Streamlit without it
+    _ALTAIR_LOCK = threading.Lock()
+
+
+# ---- charts → PNG, SVG ----
+
+
+def chart_spec(chart, width=EXPORT_WIDTH):
+    """The Vega-Lite dict of ``chart``, sized for a file instead of a page.
+
+    A single or layered chart without a pixel width gets ``width``; the sub-charts of a
+    concatenation share it; a facet or repeat cell drawn "container"-wide gets the default cell width.
+    """
+    with _ALTAIR_LOCK, alt.data_transformers.disable_max_rows():
+        spec = chart.to_dict(validate=False)
+    spec = _fixed_size(spec, width)
+    spec.setdefault("config", {}).setdefault("font", EXPORT_FONT)
+    return spec
+
+
+def _fixed_size(spec, width):
+    """A copy of ``spec`` with pixel widths where the page would have used the container's."""
+    spec = dict(spec)
+    for key in ("hconcat", "vconcat", "concat"):
+        if key in spec:
+            n = len(spec[key])
+            columns = 1 if key == "vconcat" else min(spec.get("columns") or n, n)
+            spec[key] = [_fixed_size(sub, max(width // columns, 50)) for sub in spec[key]]
+            return spec
+    if "facet" in spec or "repeat" in spec:
+        inner = dict(spec["spec"])
+        if inner.get("width") == "container":
+            del inner["width"]  # Vega-Lite's default cell width
+        if inner.get("height") == "container":
+            del inner["height"]
+        spec["spec"] = inner
+        return spec
+    if spec.get("width") in (None, "container"):
+        spec["width"] = width
+    if spec.get("height") == "container":
+        del spec["height"]
+    return spec
+
+
+def chart_png(chart, scale=PNG_SCALE):
+    """PNG bytes of ``chart``, ``scale`` times its pixel size (2: 1,600 px wide for an 800-px chart)."""
+    import vl_convert
+
+    return vl_convert.vegalite_to_png(chart_spec(chart), scale=scale, allowed_base_urls=[])
+
+
+def chart_svg(chart):
+    """SVG text of ``chart``; its text stays text (searchable, editable in a slide)."""
+    import vl_convert
+
+    return vl_convert.vegalite_to_svg(chart_spec(chart), allowed_base_urls=[])
+
+
+# ---- charts → the data behind them ----
+
+
+def _inline_frames(chart):
+    """[(part name, DataFrame)] for every distinct inline data set of ``chart`` and its sub-charts.
+
+    Part names follow the composition: "chart" for the top level, "layer 2: line" (a layer's mark),
+    "hconcat 1: Loss per epoch / layer 1: line" (a sub-chart's title, else its mark).
+    """
+    found, seen = [], set()
+
+    def visit(node, path):
+        data = getattr(node, "data", alt.Undefined)
+        frame = _as_frame(data)
+        if frame is not None and id(data) not in seen:
+            seen.add(id(data))
+            found.append((" / ".join(path) or "chart", frame))
+        for key in ("layer", "hconcat", "vconcat", "concat"):
+            subs = getattr(node, key, alt.Undefined)
+            if isinstance(subs, list):
+                for i, sub in enumerate(subs, start=1):
+                    label = _part_label(sub, use_title=key != "layer")  # layers share the chart's title
+                    visit(sub, [*path, f"{key} {i}" + (f": {label}" if label else "")])
+        inner = getattr(node, "spec", alt.Undefined)
+        if inner is not alt.Undefined and not isinstance(inner, dict):
+            visit(inner, path)
+
+    visit(chart, [])
+    return found
+
+
+def _as_frame(data):
+    """A DataFrame for inline data (a DataFrame or ``values``), None for a URL, a name or nothing."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    values = data.to_dict().get("values") if isinstance(data, alt.InlineData) else None
+    if isinstance(values, list):
+        frame = pd.DataFrame(values)
+        return frame.rename(columns={0: "data"}) if values and not isinstance(values[0], dict) else frame
+    return None
+
+
+def _part_label(node, use_title=True):
+    """A sub-chart's title (when ``use_title``), else its mark type, else ""."""
+    title = getattr(node, "title", alt.Undefined)
+    text = getattr(title, "text", title)
+    if use_title and isinstance(text, str) and text:
+        return text
+    mark = getattr(node, "mark", alt.Undefined)
+    mark = getattr(mark, "type", mark)
+    return mark if isinstance(mark, str) else ""
+
+
+def chart_frames(chart):
+    """The data behind ``chart`` as one long-form DataFrame.
+
+    With several inline data sets (layers or sub-charts with their own data) the rows are stacked,
+    the union of their columns, and a first column ``chart_layer`` names where each row comes from.
+    No inline data: an empty DataFrame.
+    """
+    parts = _inline_frames(chart)
+    if not parts:
+        return pd.DataFrame()
+    if len(parts) == 1:
+        return parts[0][1]
+    column = PART_COLUMN
+    while any(column in frame.columns for _, frame in parts):
+        column = "_" + column
+    columns = [column, *dict.fromkeys(c for _, frame in parts for c in frame.columns)]  # the union, in order
+    stacked = pd.concat([frame.assign(**{column: name}) for name, frame in parts], ignore_index=True)
+    return stacked[columns]
+
+
+def chart_csv(chart):
+    """``chart_frames(chart)`` as CSV text (no index column)."""
+    return chart_frames(chart).to_csv(index=False)
+
+
+# ---- the menu under a chart ----
+
+
+def slugify(name, fallback="chart"):
+    """A file-name stem from a chart's name: lower case, ASCII letters, digits and hyphens (x₁ → x1)."""
+    ascii_name = unicodedata.normalize("NFKD", str(name)).lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name).strip("-")[:60].strip("-")
+    return slug or fallback
+
+
+def export_menu(chart, name, container=None):
+    """A small "Download" menu under a chart: PNG, SVG and CSV of it, made only when clicked.
+
+    Args:
+        chart: the Altair chart the page shows.
+        name: unique on the page; gives the widget keys and the file names (slugified).
+        container: where the menu goes (a column, the sidebar…); the page body when None.
+    """
+    stem = slugify(name)
+    has_data = bool(_inline_frames(chart))
+    menu = (container or st).popover("Download", icon=":material/download:", type="tertiary", key=f"export:{name}")
+    menu.download_button(
+        "PNG image (for slides)",
+        data=lambda: chart_png(chart),
+        file_name=f"{stem}.png",
+        mime="image/png",
+        key=f"export:{name}:png",
+        on_click="ignore",
+        icon=":material/image:",
+        help=f"{EXPORT_WIDTH * PNG_SCALE:,} px wide, white background.",
+    )
+    menu.download_button(
+        "SVG (vector)",
+        data=lambda: chart_svg(chart),
+        file_name=f"{stem}.svg",
+        mime="image/svg+xml",
+        key=f"export:{name}:svg",
+        on_click="ignore",
+        icon=":material/draw:",
+        help="Sharp at any size; the text stays text.",
+    )
+    menu.download_button(
+        "CSV data",
+        data=lambda: chart_csv(chart),
+        file_name=f"{stem}.csv",
+        mime="text/csv",
+        key=f"export:{name}:csv",
+        on_click="ignore",
+        icon=":material/table:",
+        disabled=not has_data,
+        help="The numbers behind the chart, one row per point." if has_data else "This chart has no data table.",
+    )
+
+
+# ---- a training run → files, and back (the files themselves: core.training.runs) ----
+
+
+def run_downloads(trainer, name="run", container=None):
+    """Download buttons for a run: everything as one .zip, the history as CSV, the weights as .npz.
+
+    Args:
+        trainer: the ``core.training.trainer.Trainer`` whose run is saved; read at click time.
+        name: gives the file names (slugified) and the widget keys; unique on the page.
+        container: where the buttons go; the page body when None.
+    """
+    stem = slugify(name, fallback="run")
+    row = (container or st).container(horizontal=True)
+    row.download_button(
+        "Run (.zip)",
+        data=lambda: run_zip(trainer),
+        file_name=f"{stem}.zip",
+        mime="application/zip",
+        key=f"run:{name}:zip",
+        on_click="ignore",
+        icon=":material/folder_zip:",
+        help="Best weights, metrics and history in one file; *Load a saved run* reads it back.",
+    )
+    row.download_button(
+        "History (.csv)",
+        data=lambda: trainer.history().to_csv(index=False),
+        file_name=f"{stem}-history.csv",
+        mime="text/csv",
+        key=f"run:{name}:csv",
+        on_click="ignore",
+        icon=":material/table:",
+        help="Loss and accuracy per epoch, train and validation.",
+    )
+    row.download_button(
+        "Weights (.npz)",
+        data=lambda: weights_npz(trainer.best["weights"]),
+        file_name=f"{stem}-weights.npz",
+        mime="application/octet-stream",
+        key=f"run:{name}:npz",
+        on_click="ignore",
+        icon=":material/download:",
+        help="The best-on-validation weights, W1, b1, …, as NumPy arrays.",
+    )
+
+
+def run_upload(container=None, key="run_upload"):
+    """A file uploader for a saved run (.zip from ``run_downloads``, or a weights .npz alone).
+
+    Returns the ``LoadedRun``, or None when nothing (valid) is uploaded; a bad file gets a one-line
+    error under the uploader. Whether the weights fit the current data is the caller's check.
+    """
+    box = container or st
+    upload = box.file_uploader(
+        "Load a saved run",
+        type=["zip", "npz"],
+        key=key,
+        max_upload_size=MAX_UPLOAD_MB,
+        help="A run downloaded from the Playground (.zip), or its weights (.npz).",
+    )
+    if upload is None:
+        return None
+    try:
+        return read_run(upload.name, upload.getvalue())
+    except RunFileError as e:
+        box.error(str(e), icon=":material/error:")
+        return None
+
+
+# ---- a link to this view ----
+
+
+def view_link(base_url, query):
+    """The address that reopens this view: ``base_url`` (scheme, host, page path) plus ``query``.
+
+    ``query`` maps names to a value or a list of values (repeated names). Without a base URL
+    (the browser did not send it) the link is the query alone, relative to the page's address.
+    """
+    pairs = [(k, v) for k, vs in query.items() for v in (vs if isinstance(vs, list | tuple) else [vs])]
+    q = urlencode(pairs)
+    base = (base_url or "").split("?")[0].split("#")[0]
+    return f"{base}?{q}" if q else base
+
+
+def copy_link(container=None):
+    """A "link to this view" line with a copy button: the page's address with its configuration.
+
+    Call it after the page has written its configuration to ``st.query_params``.
+    """
+    box = container or st
+    query = {k: st.query_params.get_all(k) for k in st.query_params}
+    link = view_link(st.context.url, query)
+    box.caption("Link to this view" if st.context.url else "Link to this view (add it to this page's address)")
+    box.code(link, language=None)
