@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from core.data.cifar10 import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, load_cifar10_raw
+from core.data.csv import inspect_csv, load_csv
 from core.data.digits import load_digits_raw
 from core.data.download import download_cifar10, download_mnist, files_present
 from core.data.mnist import load_mnist_raw, read_idx
-from core.data.csv import inspect_csv, load_csv
 from core.data.splits import (
     Dataset,
     DatasetError,
@@ -20,7 +20,6 @@ from core.data.splits import (
     assemble,
     fit_standardizer,
     held_out_size,
-    standardize,
     stratified_split,
 )
 from core.data.toy import TOY_CLASS_NAMES, TOY_DATASETS, make_toy
