@@ -20,6 +20,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.ci_required,
     pytest.mark.skipif(
         not (Path(CHROMIUM).exists() or shutil.which("chromium")),
         reason=f"chromium not found at {CHROMIUM}: apt-get install -y chromium",

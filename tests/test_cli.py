@@ -84,3 +84,39 @@ def test_runs_from_any_folder(tmp_path):
                          text=True, timeout=300, cwd=tmp_path,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})  # fmt: skip
     assert out.returncode == 0, out.stderr
+
+
+def test_help_shows_every_default_in_plain_text():
+    from core.training.config import DEFAULTS, TrainConfig
+
+    out = subprocess.run([sys.executable, "-m", "core.train", "--help"], capture_output=True, text=True, timeout=60)
+    text = " ".join(out.stdout.split())  # argparse wraps lines
+    assert out.returncode == 0 and "``" not in text  # plain text, no reStructuredText
+    assert str(Path(__file__).resolve().parents[1]) not in text  # no machine path as a default
+    for option, default in [("--lr", DEFAULTS.lr), ("--epochs", DEFAULTS.epochs), ("--seed", DEFAULTS.seed),
+                            ("--batch-size", DEFAULTS.batch_size), ("--dtype", DEFAULTS.dtype),
+                            ("--optimizer", DEFAULTS.optimizer), ("--activation", DEFAULTS.activation)]:  # fmt: skip
+        section = text.split(option, 2)[2]  # after the usage line
+        assert f"(default: {default})" in section.split(" --")[0], option
+    assert "(default: 128)" in text and "--batch-norm" in text and "--quiet" in text
+    assert len(TrainConfig.__dataclass_fields__) == 13  # a new field needs a CLI option and this test
+
+
+@pytest.mark.parametrize("widths", [["16,16"], ["16", "16"], ["16,", "16"]])
+def test_hidden_dims_as_list_or_comma_separated_and_choices_in_any_case(widths):
+    out = cli("--dataset", "moons", "--epochs", "1", "--hidden-dims", *widths, "--activation", "ReLU",
+              "--optimizer", "ADAM", "--batch-norm")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "hidden [16, 16] relu + batch norm" in out.stdout
+
+
+def test_an_exploding_loss_is_flagged_not_printed_as_a_result():
+    from types import SimpleNamespace
+
+    from core.train import epoch_line
+
+    metrics = {"epoch": 3, "train_loss": 3.7e25, "train_accuracy": 0.5, "val_accuracy": 0.5}
+    trainer = SimpleNamespace(last_metrics=lambda: metrics, data=SimpleNamespace(n_classes=2))
+    assert "exploding" in epoch_line(trainer) and "3.7e+25" in epoch_line(trainer)
+    metrics["train_loss"] = 0.4
+    assert "exploding" not in epoch_line(trainer)
