@@ -1,5 +1,9 @@
-"""A real browser: headless Chromium (Debian's package) opens every page, waits for its charts,
-checks that no Streamlit error is shown, and saves a full-page screenshot to docs/screenshots/."""
+"""A real browser: headless Chromium (Debian's package) opens every page, clicks what a visitor would,
+waits for its charts, and fails on any error the page shows or the browser logs.
+
+Screenshots go to a temporary folder; with ``SCREENSHOTS=docs/screenshots`` (or any folder) in the
+environment they are written there instead — that is how the README's pictures are refreshed.
+"""
 
 import os
 import shutil
@@ -13,10 +17,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]  # fmt: skip
+# Streamlit probes its base path when a page is opened by its own address; the 404s are expected.
+EXPECTED_404 = ("/_stcore/health", "/_stcore/host-config")
+# An unknown address is reported by Streamlit itself on the console (the page says so too).
+EXPECTED_CONSOLE = {"unknown_page": "does not seem to exist"}
 
 pytestmark = [
     pytest.mark.browser,
@@ -31,16 +38,30 @@ pytestmark = [
 PAGES = [
     ("", "home", 0, ()),
     ("playground", "playground", 3, ("play", "wait", "pause")),
-    ("playground?dataset=digits&depth=1&width=64&lr=0.1&batch_size=32", "playground_digits", 3, ("step_epoch",) * 3),
+    ("playground?dataset=digits&depth=1&width=64&lr=0.1&batch_size=32", "playground_digits", 2, ("step_epoch",) * 3),
     ("forward", "forward", 4, ()),
+    ("forward?dataset=spiral&depth=2&width=6&activation=relu&batch_norm=1", "forward_batchnorm", 4, ()),
     ("backward", "backward", 7, ("w_bwd_train", "w_bwd_vanish")),
+    ("playground?depth=4&width=64&activation=relu&lr=10", "diverged", 2, ("step_epoch",) * 4),
+    ("nonsense-page", "unknown_page", 0, ()),
     (
         "playground?present=1&dataset=spiral&depth=3&width=16&activation=relu&optimizer=adam&lr=0.01",
         "projector_mode",
         3,
         ("step_epoch",) * 3,
     ),
+    ("forward?present=1", "projector_forward", 4, ()),
 ]
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    folder = os.environ.get("SCREENSHOTS")
+    if not folder:
+        return tmp_path_factory.mktemp("screenshots")
+    path = Path(folder) if Path(folder).is_absolute() else ROOT / folder
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def free_port():
@@ -101,11 +122,31 @@ def click(page, key):
     wait_idle(page)
 
 
+def watch(page, expected=None):
+    """Collect every problem the browser sees: console errors, failed requests, uncaught page errors."""
+    problems = []
+
+    def on_console(msg):
+        if msg.type != "error" or (expected and expected in msg.text):
+            return
+        if not any(probe in (msg.location or {}).get("url", "") for probe in EXPECTED_404):
+            problems.append(f"console: {msg.text}")
+
+    def on_response(response):
+        if response.status >= 400 and not response.url.endswith(EXPECTED_404):
+            problems.append(f"HTTP {response.status}: {response.url}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} ({r.failure})"))
+    page.on("response", on_response)
+    return problems
+
+
 @pytest.mark.parametrize("path, name, n_charts, clicks", PAGES, ids=[p[1] for p in PAGES])
-def test_page_renders_without_errors(server, browser, path, name, n_charts, clicks):
-    page = browser.new_page(viewport={"width": 1500, "height": 1000})
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+def test_page_renders_without_errors(server, browser, shots, path, name, n_charts, clicks):
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    problems = watch(page, EXPECTED_CONSOLE.get(name))
     page.goto(f"{server}/{path}", timeout=60_000)
     wait_idle(page)
     for button in clicks:
@@ -119,14 +160,12 @@ def test_page_renders_without_errors(server, browser, path, name, n_charts, clic
             timeout=60_000,
         )
     page.wait_for_timeout(1_500)  # let the charts finish drawing
-    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
-        '[data-testid="stException"]'
-    ).first.inner_text()
-    assert not errors, errors
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, exceptions.first.inner_text()
+    assert not problems, problems
     # Streamlit scrolls inside its main block: grow the viewport to the content, then shoot.
     height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-    page.set_viewport_size({"width": 1500, "height": min(max(int(height) + 40, 1000), 6000)})
+    page.set_viewport_size({"width": 1440, "height": min(max(int(height) + 40, 1000), 7000)})
     page.wait_for_timeout(1_000)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
     page.close()
