@@ -42,8 +42,9 @@ class Trainer:
     def __init__(self, data, config):
         self.data, self.config = data, validate(config, data.n_features, data.n_classes)
         dtype = np.dtype(config.dtype)
-        self.X = {s: getattr(data, f"X_{s}").astype(dtype, copy=False) for s in ("train", "val", "test")}  # shared, read-only
-        self.y = {s: getattr(data, f"y_{s}").astype(np.int64) for s in ("train", "val", "test")}
+        splits = ("train", "val", "test")
+        self.X = {s: getattr(data, f"X_{s}").astype(dtype, copy=False) for s in splits}  # read-only: may be shared
+        self.y = {s: getattr(data, f"y_{s}").astype(np.int64, copy=False) for s in splits}
         self.init_weights = initial_weights(
             data.n_features, config.hidden_dims, data.n_classes, config.seed, config.dtype, config.batch_norm
         )
