@@ -1,4 +1,4 @@
-"""Running a Trainer in short slices, so the page can redraw between them."""
+"""Running a Trainer in short slices, so the page can redraw between them, and the numbers shown between."""
 
 import time
 
@@ -36,3 +36,18 @@ def finish_epoch(trainer):
     except TrainingDiverged as e:
         return str(e)
     return None
+
+
+def run_metrics(trainer):
+    """The live panel's numbers, [(label, value, help), …]: epochs done, steps, the last epoch's losses.
+
+    After a divergence they describe the steps that were kept (the message names the step that failed).
+    """
+    last = trainer.last_metrics()
+    steps_help = f"{trainer.steps_per_epoch} mini-batches per epoch"
+    return [
+        ("Epochs done", f"{trainer.epoch} / {trainer.config.epochs}", steps_help),
+        ("Steps", f"{trainer.global_step:,}", "Mini-batches trained (updates of the weights)."),
+        ("Train loss", f"{last['train_loss']:.4g}" if last else "–", "Mean loss over the last finished epoch."),
+        ("Validation accuracy", f"{last['val_accuracy']:.1%}" if last else "–", "After the last finished epoch."),
+    ]

@@ -1,9 +1,11 @@
 """Backward pass: δ at every layer, gradient heatmaps, one weight's chain rule, NumPy vs autograd."""
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from app.charts.backward import (
+    comparison_table,
     delta_chart,
     delta_norm_chart,
     depth_profile_chart,
@@ -12,16 +14,18 @@ from app.charts.backward import (
     gradient_heatmap,
     vanishing_chart,
 )
-from app.charts.display import chart_height, show_chart
+from app.charts.display import chart_height, show_chart, show_table
+from app.charts.forward import sample_plane_chart
 from app.controls import keep, label, sidebar
 from app.live import advance
 from app.pickers import layer_picker, sample_picker, unit_picker
 from app.session import dataset_or_stop, show_weights_note, trainer_or_stop
 from core.analysis.autograd_check import compare_with_autograd
-from core.analysis.backward_trace import MAX_CELLS, backward_trace, delta_frame
+from core.analysis.backward_trace import MAX_CELLS, backward_trace, delta_frame, delta_norms
 from core.analysis.chain_rule import chain_rule, chain_rule_latex
+from core.analysis.evaluation import points_frame
 from core.analysis.grad_flow import gradient_norms_by_depth, gradient_ratio_summary
-from core.analysis.notation import sup
+from core.analysis.notation import INDEX_CONVENTION, sup
 from core.training.batches import draw_batch
 
 MAX_BATCH = 256  # samples backpropagated at most on this page
@@ -50,102 +54,110 @@ trainer = trainer_or_stop(config, data)
 
 st.title("Backward pass")
 show_weights_note(config, trainer, "on the Playground or below")
+st.caption(INDEX_CONVENTION)
 
 keep("w_bwd_source", "sample")
-pick, info = st.columns([1, 2], gap="large")
+pick, look, info = st.columns([1, 1.2, 1.2], gap="large")
 source = pick.radio("Backpropagate", ["sample", "batch"], horizontal=True, key="w_bwd_source",
                     format_func={"sample": "One sample", "batch": "A mini-batch"}.get)  # fmt: skip
 if source == "sample":
     with pick:
         sample = sample_picker(data)
-    X, Y, caption = sample.x[None, :], np.array([sample.y]), sample.caption
+    X, Y, caption, raw = sample.x[None, :], np.array([sample.y]), sample.caption, sample.raw[None, :]
 else:
     keep("w_bwd_draw", 0)
     draw = pick.number_input("Which mini-batch (a seeded draw)", 0, 9_999, step=1, key="w_bwd_draw")
     batch = draw_batch(len(data.y_train), config.batch_size, config.seed, draw, cap=MAX_BATCH)
     X, Y = data.X_train[batch.indices], data.y_train[batch.indices]
     note = batch.note(len(data.y_train))
-    caption = f"{batch.size} training samples, draw #{draw}" + (f" ({note})" if note else "")
+    caption, raw = f"{batch.size} training samples, draw #{draw}" + (f" ({note})" if note else ""), data.to_raw(X)
+if data.n_features == 2:
+    what = "The sample (✚) among the test points" if source == "sample" else "The mini-batch (✚) and the test points"
+    points = pd.DataFrame(raw, columns=["x0", "x1"])
+    show_chart(sample_plane_chart(points_frame(data, ("test",)), points, data.class_names, chart_height(260), what),
+               look, name="sample")  # fmt: skip
 
 weights = trainer.weights()
 trace = cached_trace(weights, config.activation, X, Y)
 L, N = trace.n_layers, len(Y)
 with info:
     st.caption(f"Backpropagating {caption}.")
-    c1, c2, c3 = st.columns(3)
-    c1.metric("Loss L", f"{trace.loss:.4g}", help="Mean cross-entropy over the samples.")
-    c2.metric("Samples N", N)
-    c3.metric("Layers with weights", L)
+    st.metric("Loss L", f"{trace.loss:.4g}", help="Mean cross-entropy over the samples.")
+    c1, c2 = st.columns(2)
+    c1.metric("Samples N", N)
+    c2.metric("Layers L", L, help="Layers with weights: the hidden layers and the output layer.")
 if not trace.is_finite:
-    st.error("Some gradients of this network are not finite (NaN or ∞): the weights blew up. Lower the "
-             "learning rate on the Playground and reset the run.", icon=":material/warning:")  # fmt: skip
+    st.warning("Some gradients of this network are NaN or ∞: the weights are so large that the numbers overflow. "
+               "The equations say NaN, the charts leave those values out.", icon=":material/blur_off:")  # fmt: skip
 
 st.subheader("δ = ∂L/∂z: the error signal at every layer")
-batch_note = "" if N == 1 else " For a mini-batch the chart shows Σₙ δₙ, which is ∂L/∂b."
 left, right = st.columns([3, 1])
-height = chart_height(max(220, 36 * L + 90))  # every layer's row labelled
+rows = 2 * L - 1 if trace.batch_norm else L
+height = chart_height(max(220, 36 * rows + 90))  # every row labelled
 show_chart(delta_chart(delta_frame(trace), height, pooled=max(trace.widths[1:]) > MAX_CELLS), left, name="delta")
-show_chart(delta_norm_chart(trace, height), right, name="delta-norms")
-st.caption("Backpropagation starts at the output, δ = (p − onehot(y)) / N, and carries δ back one layer at a "
-           f"time: δˡ = (δˡ⁺¹ Wˡ⁺¹) ⊙ f′(zˡ).{batch_note}")  # fmt: skip
+show_chart(delta_norm_chart(delta_norms(trace), height), right, name="delta-norms")
+rule = "δˡ = BN′ᵀ((δˡ⁺¹ Wˡ⁺¹) ⊙ f′(z̃ˡ)): first ∂L/∂z̃ˡ, then back through batch norm" if trace.batch_norm else (
+    "δˡ = (δˡ⁺¹ Wˡ⁺¹) ⊙ f′(zˡ)")  # fmt: skip
+st.caption("Backpropagation starts at the output, δ = (p − onehot(y)) / N, and carries δ back one layer at a time: "
+           f"{rule}." + ("" if N == 1 else " For a mini-batch the heatmap shows sample 0 and ‖δ‖ covers the batch."))  # fmt: skip
 
 st.subheader("The gradient of one layer, and the chain rule for one weight")
-if "w_bwd_i" not in st.session_state:  # first visit: an input that is not 0 (image borders are)
-    st.session_state.w_bwd_i = int(np.argmax(np.abs(X[0])))
 choose, maps = st.columns([1, 4], gap="large")
 layer = layer_picker(L, "w_bwd_layer", choose, "Layer l")
 H, H_prev = trace.weights[f"W{layer}"].shape
 j = unit_picker(H, "w_bwd_j", choose, f"Row j: unit of layer {layer}")
-source_name = "input feature" if layer == 1 else f"unit of layer {layer - 1}"
-i = unit_picker(H_prev, "w_bwd_i", choose, f"Column i: {source_name}")
-dW, db = trace.grads[f"W{layer}"], trace.grads[f"b{layer}"]
+source_name = "input xᵢ" if layer == 1 else f"unit of layer {layer - 1}"
+first = int(np.argmax(np.abs(X[0])))  # the first visit shows an input that is not 0 (image borders are)
+i = unit_picker(H_prev, "w_bwd_i", choose, f"Column i: {source_name}", default=first)
+vectors = {"gamma": "γ", "beta": "β"} if f"gamma{layer}" in trace.grads else {"b": "b"}  # batch norm: no b
 with maps:
-    w_col, b_col = st.columns([4, 1.2])
-    show_chart(gradient_heatmap(dW, f"∂L/∂W{sup(layer)}  ({H} × {H_prev})", "column i (input to the layer)",
-                                "row j (unit of the layer)", "∂L/∂W", (j, i), chart_height(320)), w_col)  # fmt: skip
-    show_chart(gradient_heatmap(db[:, None], f"∂L/∂b{sup(layer)}", "", "row j", "∂L/∂b", (j, 0),
-                                chart_height(320)), b_col)  # fmt: skip
+    w_col, *v_cols = st.columns([4, *[1.1] * len(vectors)])
+    dW = gradient_heatmap(trace.grads[f"W{layer}"], f"∂L/∂W{sup(layer)}  ({H} × {H_prev})", f"column i = {source_name}",
+                          f"row j = unit of layer {layer}", "∂L/∂W", (j, i), chart_height(320))  # fmt: skip
+    show_chart(dW, w_col, name="dW")
+    for col, (v, symbol) in zip(v_cols, vectors.items()):
+        show_chart(gradient_heatmap(trace.grads[f"{v}{layer}"][:, None], f"∂L/∂{symbol}{sup(layer)}", "", "row j",
+                                    f"∂L/∂{symbol}", (j, 0), chart_height(320)), col, name=f"d{v}")  # fmt: skip
     if max(H, H_prev) > MAX_CELLS:
         st.caption(f"More than {MAX_CELLS} rows or columns: each cell is a block of weights showing the entry of "
                    "largest |value| (hover for the units it covers).")  # fmt: skip
+    if "gamma" in vectors:
+        st.caption("With batch norm this layer has no bias b: β shifts the normalized z instead, γ scales it.")
 rule = chain_rule(trace, layer, j, i)
 for line in chain_rule_latex(rule, trace.mlp.nonlinearities[layer - 1] if layer < L else None, config.activation):
     st.latex(line)
 cmp, autograd = cached_comparison(trace, weights, X, Y, config.activation, config.dtype)
-if N == 1:
-    how = "Chain rule for one sample."
-else:
-    how = (f"Chain rule for a batch: L is the mean over the {N} samples, so every δₙ carries 1/N and the sum "
-           "over n averages the per-sample gradients; δ is expanded for sample 1.")  # fmt: skip
+how = "Chain rule for one sample." if N == 1 else (
+    f"Chain rule for a batch: L is the mean over the {N} samples, so every δₙ carries 1/N and the sum over n "
+    "averages the per-sample gradients; δ is expanded for sample 0.")  # fmt: skip
 autograd_entry = float(autograd["grads"][f"W{layer}"][j, i])
 st.caption(f"{how} PyTorch autograd, from the same weights, gives ∂L/∂W{sup(layer)}[{j}, {i}] = {autograd_entry:.6g} "
            f"({config.dtype}); the sum written out differs from it by {abs(rule.dW - autograd_entry):.1e}.")  # fmt: skip
 
 st.subheader("Hand-derived NumPy gradients vs PyTorch autograd")
-table, bars = st.columns([3, 2], gap="medium")
-table.dataframe(cmp.drop(columns="torch_norm"), hide_index=True, width="stretch", column_config={
-    "max_abs_diff": st.column_config.NumberColumn("max |NumPy − torch|", format="%.2e"),
-    "max_rel_diff": st.column_config.NumberColumn("max relative", format="%.2e"),
-    "numpy_norm": st.column_config.NumberColumn("‖gradient‖", format="%.4g"),
-    "finite": st.column_config.CheckboxColumn("finite"),
-})  # fmt: skip
+show_table(comparison_table(cmp, L), formats={
+    "max |NumPy − autograd|": "{:.1e}", "relative difference": "{:.1e}",
+    "finite": lambda ok: "✓" if ok else "✗ NaN or ∞"})  # fmt: skip
 eps = float(np.finfo(config.dtype).eps)
-show_chart(difference_chart(cmp, eps, chart_height(280)), bars)
-st.caption(f"Both in {config.dtype} from identical weights and inputs; δ from autograd via retain_grad on every z. "
-           f"Differences near machine ε ({eps:.1e}) are round-off: the two computations add in a different order.")  # fmt: skip
+bars, note = st.columns([3, 2], gap="large")
+show_chart(difference_chart(cmp, eps, chart_height(340)), bars, name="differences")
+note.caption(f"Both in {config.dtype} from identical weights and inputs; δ from autograd via retain_grad on every z. "
+             f"Differences near machine ε ({eps:.1e}, the dashed line) are round-off: the two computations add the "
+             "same numbers in a different order. A real mistake in a hand-derived gradient shows as a difference "
+             "near the size of the gradient itself.")  # fmt: skip
 
 st.subheader("Gradient norms per layer during training")
-if st.button("Train 50 steps here", key="w_bwd_train", help="Trains the same run as the Playground."):
-    message = advance(trainer, steps=50, budget_s=5.0)
-    if message:
-        st.warning(message, icon=":material/error:")
+stuck = bool(trainer.diverged) or trainer.finished
+if st.button("Train 50 steps here", key="w_bwd_train", disabled=stuck,
+             help="Trains the same run as the Playground." if not stuck else "This run cannot go on: reset it."):  # fmt: skip
+    advance(trainer, steps=50, budget_s=5.0)  # a divergence is reported by run_status after the rerun
     st.rerun()
 norms = trainer.grad_norms()
 if norms.empty:
     st.info("No training steps yet: train on the Playground (or press the button) and come back to watch "
             "‖∂L/∂W‖ of every layer change.", icon=":material/show_chart:")  # fmt: skip
 else:
-    show_chart(grad_norm_chart(norms, "‖∂L/∂Wˡ‖ of this run, one line per layer", chart_height(300)))
+    show_chart(grad_norm_chart(norms, "‖∂L/∂Wˡ‖ of this run, one line per layer", chart_height(300)), name="norms")
 
 st.subheader("Vanishing gradients: 8 sigmoid layers vs 8 ReLU or ELU layers")
 st.markdown(
@@ -165,7 +177,7 @@ if st.session_state.get("w_bwd_vanishing"):
         "On the way back each sigmoid layer multiplies δ by σ′(z) ≤ ¼, so after 8 layers almost nothing is "
         "left and the first layers barely learn. ReLU and ELU pass δ through unchanged wherever z > 0."
     )
-    show_chart(depth_profile_chart(vanish, labels, 1, chart_height(280)), profile)
-    show_chart(vanishing_chart(vanish, labels, chart_height(240), 230), width="content")
+    show_chart(depth_profile_chart(vanish, labels, 1, chart_height(280)), profile, name="depth-profile")
+    show_chart(vanishing_chart(vanish, labels, chart_height(240), 230), width="content", name="vanishing")
     st.caption(f"{VANISHING['depth']} hidden layers of {VANISHING['width']} units, plain SGD lr 0.1, batch 64, "
                f"{VANISHING['steps']} steps on {label(config.dataset)}; Kaiming initial weights from one seed.")  # fmt: skip

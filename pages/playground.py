@@ -1,14 +1,16 @@
 """Playground: train an MLP live, watch the curves and the decision regions move."""
 
+import numpy as np
 import streamlit as st
 
 from app.charts.display import chart_height, presentation_mode, show_chart
 from app.charts.training import confusion_heatmap, decision_regions, learning_curve
 from app.controls import config_summary, label, sidebar
-from app.live import SPEEDS, advance
+from app.live import SPEEDS, advance, run_metrics
 from app.session import dataset_or_stop, run_status, trainer_or_stop
 from app.transport import transport
 from core.analysis.evaluation import confusion_matrix, decision_grid, points_frame
+from core.analysis.notation import INDEX_CONVENTION
 from core.data.images import tile
 
 config = sidebar()
@@ -17,7 +19,7 @@ trainer = trainer_or_stop(config, data)
 is_plane = data.n_features == 2
 
 st.title("Playground")
-st.caption(f"{data.summary()} · {config_summary(config)}")
+st.caption(f"{data.summary()} · {config_summary(config)}  \n{INDEX_CONVENTION}")
 controls, speed_box = st.columns([4, 2])
 running = transport(trainer, controls)
 speed = "normal" if presentation_mode() else speed_box.select_slider(
@@ -39,22 +41,16 @@ def live_panel():
     if trainer.finished and not trainer.diverged:
         st.success(f"Finished {trainer.epoch} epoch{'s' * (trainer.epoch != 1)}. Raise *Epochs* in the sidebar to "
                    "go on from here, or reset.")  # fmt: skip
-
-    last = trainer.last_metrics()
-    m = st.columns(4)
-    m[0].metric("Epochs done", f"{trainer.epoch} / {config.epochs}",
-                help=f"{trainer.steps_per_epoch} mini-batches per epoch")  # fmt: skip
-    m[1].metric("Steps", f"{trainer.global_step:,}")
-    m[2].metric("Train loss", f"{last['train_loss']:.4g}" if last else "–")
-    m[3].metric("Validation accuracy", f"{last['val_accuracy']:.1%}" if last else "–")
+    for box, (name, value, help_text) in zip(st.columns(4), run_metrics(trainer)):
+        box.metric(name, value, help=help_text)
 
     left, right = st.columns([1, 1])
     with right:
         steps, h = trainer.step_history(), trainer.history()
         if len(steps):
-            show_chart(learning_curve(h, "loss", chart_height(300), steps, trainer.steps_per_epoch), name="loss")
+            show_chart(learning_curve(h, "loss", chart_height(330), steps, trainer.steps_per_epoch), name="loss")
             if len(h):
-                show_chart(learning_curve(h, "accuracy", chart_height(300)), name="accuracy")
+                show_chart(learning_curve(h, "accuracy", chart_height(330)), name="accuracy")
             else:
                 st.caption("Accuracy and validation loss appear when the first epoch ends.")
         else:
@@ -64,26 +60,23 @@ def live_panel():
             grid = decision_grid(trainer.predict_proba, data, resolution=50 if presentation_mode() else 60)
             points = points_frame(data, ("train", "test") if show_test else ("train",))
             show_chart(decision_regions(grid, points, data.class_names, chart_height(520)), name="decision-regions")
-        elif data.image_shape is not None:
-            image_results()
-        else:
-            pred = trainer.predict_proba("test").argmax(axis=1)
-            show_chart(confusion_heatmap(confusion_matrix(data.y_test, pred, data.class_names), chart_height(420)),
-                       name="confusion-matrix")  # fmt: skip
-
-
-def image_results():
-    """A grid of test images with predicted and true labels, and the confusion matrix."""
-    pred = trainer.predict_proba("test").argmax(axis=1)
-    n = 12 if presentation_mode() else 24
-    names = data.class_names
-    images = [tile(data.image(data.X_test[i])) for i in range(n)]
-    captions = [f"{'✓' if pred[i] == data.y_test[i] else '✗'} {names[pred[i]]} (true {names[data.y_test[i]]})"
-                for i in range(n)]  # fmt: skip
-    st.image(images, caption=captions, width=96 if presentation_mode() else 72, clamp=True)
-    show_chart(
-        confusion_heatmap(confusion_matrix(data.y_test, pred, names), chart_height(360)), name="confusion-matrix"
-    )
+            if not grid.finite.all():
+                st.warning(f"The network's output is NaN or ∞ on {1 - grid.finite.mean():.0%} of the plane (its "
+                           "numbers overflow there), so those regions are left blank.", icon=":material/blur_off:")  # fmt: skip
+            return
+        probs = trainer.predict_proba("test")
+        if not np.isfinite(probs).all():
+            st.info("The network's output is NaN or ∞ on the test set (its numbers overflow): there are no "
+                    "predictions to count.", icon=":material/blur_off:")  # fmt: skip
+            return
+        pred = probs.argmax(axis=1)
+        if data.image_shape is not None:
+            n = 12 if presentation_mode() else 24
+            st.image([tile(data.image(x)) for x in data.X_test[:n]], width=96 if presentation_mode() else 72,
+                     caption=[f"{'✓' if p == y else '✗'} {data.class_names[p]} (true {data.class_names[y]})"
+                              for p, y in zip(pred[:n], data.y_test[:n])], clamp=True)  # fmt: skip
+        cm = confusion_matrix(data.y_test, pred, data.class_names)
+        show_chart(confusion_heatmap(cm, chart_height(420)), name="confusion-matrix")
 
 
 live_panel()
@@ -92,13 +85,14 @@ picture = (
     "The coloured background is the class the network predicts at each point of the plane, paler where it is "
     "less sure; watch it bend around the data as training runs."
     if is_plane
-    else "The confusion matrix counts every test sample by true and predicted class."
+    else "The confusion matrix counts every test sample by true class (row) and predicted class (column)."
 )
 with st.expander("What am I looking at?", expanded=not presentation_mode()):
     st.markdown(
         "Each **step** takes one mini-batch: a forward pass, the loss, the backward pass, and one "
         f"{label(config.optimizer)} update. An **epoch** is one pass over the training set, after which the "
         f"validation accuracy is measured. {picture} The loss axis is logarithmic, so early and late progress "
-        "both show. **Reset** returns to exactly the same initial weights (same seed), so a run can be replayed. "
-        "If the learning rate is too high the loss becomes NaN: the run stops and says so."
+        "both show; the faint grey line is the loss of each mini-batch. **Reset** returns to exactly the same "
+        "initial weights (same seed), so a run can be replayed. If the learning rate is too high the loss "
+        "becomes NaN: the run stops and says so."
     )

@@ -1,21 +1,44 @@
-"""The Home page and the shell: links to every view, the configuration following the user."""
+"""The Home page and the shell: links to every view, unknown addresses, the configuration following the user."""
 
 import subprocess
 import sys
 
-from streamlit.testing.v1 import AppTest
+import pytest
+from streamlit import config as st_config
 
-from tests.helpers import ENTRYPOINT
+from app.views import VIEWS
+from core.analysis.notation import INDEX_CONVENTION
+from tests.page_testing import ENTRYPOINT, captions, open_app
 
 
-def test_home_links_every_view_and_names_the_setup():
-    at = AppTest.from_file(ENTRYPOINT, default_timeout=60)
-    at.run()
-    assert not at.exception
+def test_home_links_every_view_in_order_and_names_the_setup():
+    at = open_app()
     assert at.title[0].value == "MLP Backprop Lab"
-    links = [e.proto.label for e in at.get("page_link")]
-    assert links == ["**Playground**", "**Forward pass**", "**Backward pass**"]
-    assert "Two moons" in at.caption[0].value and "tanh" in at.caption[0].value
+    links = at.get("page_link")
+    assert [e.proto.label.strip("*") for e in links] == [view.title for view in VIEWS]
+    assert [e.proto.page for e in links] == [view.url_path for view in VIEWS]
+    assert "Two moons" in captions(at)[0] and "tanh" in captions(at)[0]
+    assert any(INDEX_CONVENTION in c for c in captions(at))
+    assert not at.warning  # the app's own address is not an unknown page
+
+
+@pytest.mark.parametrize(
+    "path, shown", [("/nonsense", "/nonsense"), ("/forward/x", "/forward/x"), ("/%3Cb%3Ex", "/\\<b\\>x")]
+)
+def test_an_unknown_address_says_that_the_page_does_not_exist(path, shown):
+    at = open_app(context={"url": f"http://localhost:8501{path}"})
+    (warning,) = at.warning
+    assert f"There is no page at **{shown}**" in warning.value and "Home page" in warning.value
+
+
+def test_an_unknown_address_below_a_base_path():
+    st_config.set_option("server.baseUrlPath", "lab")
+    try:
+        assert not open_app(context={"url": "http://example.org/lab"}).warning
+        (warning,) = open_app(context={"url": "http://example.org/lab/nonsense"}).warning
+        assert "**/nonsense**" in warning.value
+    finally:
+        st_config.set_option("server.baseUrlPath", "")
 
 
 def test_home_does_not_import_torch():
@@ -30,8 +53,7 @@ def test_home_does_not_import_torch():
 
 
 def test_configuration_survives_switching_pages_and_is_in_the_url():
-    at = AppTest.from_file(ENTRYPOINT, default_timeout=60)
-    at.run()
+    at = open_app()
     at.sidebar.selectbox(key="w_dataset").set_value("xor").run()
     at.sidebar.number_input(key="w_width").set_value(5).run()
     at.switch_page("../pages/forward.py")
@@ -42,16 +64,14 @@ def test_configuration_survives_switching_pages_and_is_in_the_url():
     assert at.sidebar.selectbox(key="w_dataset").value == "xor"
     assert at.sidebar.number_input(key="w_width").value == 5
     assert at.query_params["dataset"] == "xor" and at.query_params["width"] == "5"
-    assert "XOR" in at.caption[0].value and "5 → 5" in at.caption[0].value
+    assert "XOR" in captions(at)[0] and "5 → 5" in captions(at)[0]
 
 
 def test_projector_mode_hides_the_advanced_controls():
-    at = AppTest.from_file(ENTRYPOINT, default_timeout=60)
-    at.query_params["present"] = "1"
-    at.run()
-    assert not at.exception
+    at = open_app(present="1")
     keys = {w.key for w in at.sidebar.number_input}
-    assert "w_lr" in keys and "w_seed" not in keys and "w_batch_size" not in keys
+    assert {"w_depth", "w_width"} <= keys and "w_seed" not in keys and "w_batch_size" not in keys
+    assert at.sidebar.select_slider(key="w_lr").value == 0.3
     at.sidebar.toggle[0].set_value(False).run()
     assert "w_seed" in {w.key for w in at.sidebar.number_input}
     assert "present" not in at.query_params

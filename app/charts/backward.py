@@ -4,57 +4,67 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from app.charts.common import diverging_scale
+from app.charts.common import NUMBER, distinct_scale, diverging_scale, log_domain, log_ticks
 from core.analysis.backward_trace import matrix_frame
 from core.analysis.notation import layer_name
 
 LOG_FLOOR = 1e-20  # zeros drawn here on log scales
 MAX_POINTS = 400  # steps per line in the gradient-norm charts
-LAYER_COLORS = alt.Scale(scheme="viridis")
+COMPARISON_COLUMNS = {  # the NumPy-vs-autograd table: column → what a student reads
+    "layer": "layer",
+    "quantity": "gradient",
+    "shape": "shape",
+    "max_abs_diff": "max |NumPy − autograd|",
+    "max_rel_diff": "relative difference",
+    "numpy_norm": "size ‖gradient‖",
+    "finite": "finite",
+}
 
 
 def delta_chart(frame, height=300, pooled=False):
-    """Heatmap of δ: a row per layer (output on top), a cell per unit, colour δ / max|δ| of the layer."""
-    order = list(dict.fromkeys(frame["layer"]))[::-1]  # output on top
+    """Heatmap of δ (``core.analysis.backward_trace.delta_frame``): a row per layer (and per batch-norm step),
+    in the order backpropagation computes them from the top, a cell per unit, colour δ / max|δ| of the row."""
+    order = list(frame.sort_values("order")["row"].drop_duplicates())
     x_title = "block of units j, the largest |δ| shown (hover for the units)" if pooled else "unit j"
     return (
         alt.Chart(frame, title=alt.Title("δ = ∂L/∂z at every layer", subtitle="each row scaled by its own largest |δ|"))
         .mark_rect()
         .encode(
             x=alt.X("position:O", title=x_title, axis=_axis(frame["position"].max() + 1)),
-            y=alt.Y("layer:N", sort=order, title=None),
+            y=alt.Y("row:N", sort=order, title=None),
             color=alt.Color(
                 "scaled:Q",
-                scale=alt.Scale(scheme="redblue", domain=[-1, 1], reverse=True),
-                title=["δ ÷ largest |δ|", "of its layer"],
+                scale=alt.Scale(scheme="redblue", domain=[-1, 1], reverse=True, clamp=True),
+                title=["δ ÷ largest |δ|", "of its row"],
             ),
             tooltip=[
                 alt.Tooltip("layer:N"),
+                alt.Tooltip("quantity:N"),
                 alt.Tooltip("units:N", title="unit(s) j"),
-                alt.Tooltip("delta:Q", title="δ", format=".4~e"),
-                alt.Tooltip("layer_max:Q", title="largest |δ| in the layer", format=".3~e"),
+                alt.Tooltip("delta:Q", title="value", format=".4~e"),
+                alt.Tooltip("layer_max:Q", title="largest |value| in the row", format=".3~e"),
             ],
         )
         .properties(height=height)
     )
 
 
-def delta_norm_chart(trace, height=300):
-    """Bars of ‖δ^l‖ per layer on a log scale: how much error signal reaches each layer."""
-    frame = pd.DataFrame(
-        {
-            "layer": [layer_name(l, trace.n_layers) for l in range(1, trace.n_layers + 1)],
-            "norm": [float(np.linalg.norm(d)) for d in trace.deltas],
-        }
-    )
-    frame = _floored(frame, "norm")
-    order = [layer_name(l, trace.n_layers) for l in range(trace.n_layers, 0, -1)]
+def delta_norm_chart(norms, height=300):
+    """Bars of ‖δˡ‖ per layer (``core.analysis.backward_trace.delta_norms``) on a log scale."""
+    frame = _floored(norms, "norm")
+    ticks = log_ticks([*frame["shown"], *frame["base"]], max_ticks=4)
+    order = list(frame.sort_values("l", ascending=False)["layer"])
     return (
-        alt.Chart(frame, title=alt.Title("Size of δ per layer", subtitle="‖δˡ‖, log scale"))
+        alt.Chart(frame, title=alt.Title("Size of δ", subtitle="‖δˡ‖ per layer"))
         .mark_bar()
         .encode(
             y=alt.Y("layer:N", sort=order, title=None),
-            x=alt.X("shown:Q", scale=alt.Scale(type="log"), title="‖δ‖ (log scale)"),
+            x=alt.X(
+                "shown:Q",
+                scale=alt.Scale(type="log", domain=log_domain(ticks)),
+                title="‖δ‖ (log scale)",
+                axis=alt.Axis(values=ticks, format="~g"),
+            ),  # fmt: skip
             x2="base:Q",
             color=alt.value("#6a51a3"),
             tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("norm:Q", title="‖δ‖", format=".4~e")],
@@ -75,16 +85,17 @@ def gradient_heatmap(M, title, x_title, y_title, value_title, selected=None, hei
     Matrices beyond MAX_CELLS rows or columns are pooled (``pool_max_abs``); the axes still count units.
     """
     frame, (r, c) = matrix_frame(M)
-    finite = frame["value"].to_numpy()[np.isfinite(frame["value"].to_numpy())]  # NaN does not set the scale
     base = alt.Chart(frame, title=title).encode(
         x=alt.X("col:O", title=x_title, axis=_axis(frame["col"].max() + 1, c)),
         y=alt.Y("row:O", title=y_title, axis=_axis(frame["row"].max() + 1, r)),
     )
     cells = base.mark_rect().encode(
-        color=alt.Color("value:Q", scale=diverging_scale(finite), title=value_title),
+        color=alt.Color(
+            "value:Q", scale=diverging_scale(frame["value"]), title=value_title, legend=alt.Legend(format=NUMBER)
+        ),  # fmt: skip
         tooltip=[
-            alt.Tooltip("rows:N", title=y_title),
-            alt.Tooltip("cols:N", title=x_title),
+            alt.Tooltip("rows:N", title=y_title or "row"),
+            alt.Tooltip("cols:N", title=x_title or "column"),
             alt.Tooltip("value:Q", title=value_title, format=".4~e"),
         ],
     )
@@ -107,22 +118,29 @@ def _floored(frame, column):
     return out
 
 
+def comparison_table(cmp, n_layers):
+    """The NumPy-vs-autograd table (``compare_with_autograd``) as a student reads it: layers by name, the
+    columns renamed (``COMPARISON_COLUMNS``), the torch norm left out (it equals the NumPy one)."""
+    shown = cmp.assign(layer=[layer_name(l, n_layers) for l in cmp["layer"]])
+    return shown[list(COMPARISON_COLUMNS)].rename(columns=COMPARISON_COLUMNS)
+
+
 def difference_chart(cmp, eps, height=300):
-    """Bars of max |NumPy − autograd| per layer and quantity, log scale, with machine ε as a rule."""
+    """Bars of max |NumPy − autograd| per layer and quantity, log scale, with machine ε as a labelled rule."""
     frame = _floored(cmp, "max_abs_diff")
-    top = np.nanmax([frame["shown"].max(), eps])
-    powers = range(round(np.log10(frame["base"].min())), int(np.ceil(np.log10(top))) + 1)
-    decades = alt.Axis(values=[10.0**k for k in powers][:: max(1, len(powers) // 8)], format=".0e")
-    title = alt.Title("Hand-derived NumPy vs PyTorch autograd", subtitle=f"a difference of 0 is drawn at {LOG_FLOOR:g}")
+    ticks = log_ticks([*frame["shown"], *frame["base"], eps], max_ticks=6)
+    y = alt.Y("shown:Q", scale=alt.Scale(type="log", domain=log_domain(ticks)), title="max |NumPy − autograd|",
+              axis=alt.Axis(values=ticks, format="~e"))  # fmt: skip
+    title = alt.Title("NumPy vs autograd: largest difference", subtitle=f"log scale; a difference of 0 is drawn at {LOG_FLOOR:g}")  # fmt: skip
     bars = (
-        alt.Chart(frame, title=title)
+        alt.Chart(frame)
         .mark_bar()
         .encode(
             x=alt.X("layer:O", title="layer", axis=alt.Axis(labelAngle=0)),
             xOffset=alt.XOffset("quantity:N"),
-            y=alt.Y("shown:Q", scale=alt.Scale(type="log"), title="max |NumPy − torch| (log)", axis=decades),
+            y=y,
             y2="base:Q",
-            color=alt.Color("quantity:N", title="gradient"),
+            color=alt.Color("quantity:N", title="gradient", scale=distinct_scale(frame["quantity"].unique())),
             tooltip=[
                 alt.Tooltip("layer:O"),
                 alt.Tooltip("quantity:N", title="gradient"),
@@ -131,12 +149,14 @@ def difference_chart(cmp, eps, height=300):
             ],
         )
     )
-    rule = (
-        alt.Chart(pd.DataFrame({"eps": [eps], "label": [f"machine ε = {eps:.1e}"]}))
-        .mark_rule(strokeDash=[6, 4], color="gray")
-        .encode(y="eps:Q", tooltip=[alt.Tooltip("label:N", title="")])
+    eps_frame = pd.DataFrame({"shown": [eps], "label": [f"machine ε = {eps:.1e}"]})
+    rule = alt.Chart(eps_frame).mark_rule(strokeDash=[6, 4], color="#444", strokeWidth=2).encode(y=y)
+    text = (
+        alt.Chart(eps_frame)
+        .mark_text(align="right", baseline="bottom", dy=-3, x="width", dx=-2, color="#444")
+        .encode(y=y, text="label:N")
     )
-    return (bars + rule).properties(height=height)
+    return alt.layer(bars, rule, text, title=title).properties(height=height)
 
 
 def thin_steps(norms, max_points=MAX_POINTS):
@@ -148,33 +168,49 @@ def thin_steps(norms, max_points=MAX_POINTS):
     return norms[norms["step"].isin(keep)]
 
 
-def grad_norm_chart(norms, title, height=320, width="container"):
-    """‖∂L/∂W^l‖ over training steps, one line per layer, log scale."""
-    frame = _floored(thin_steps(norms), "grad_norm")
-    return (
-        alt.Chart(frame, title=title)
-        .mark_line(point=len(frame["step"].unique()) < 40)
-        .encode(
-            x=alt.X("step:Q", title="training step (mini-batch)"),
-            y=alt.Y("shown:Q", scale=alt.Scale(type="log"), title="‖∂L/∂W‖ (log scale)"),
-            color=alt.Color("layer:O", scale=LAYER_COLORS, title="layer (1 = input side)"),
-            tooltip=[
-                alt.Tooltip("step:Q"),
-                alt.Tooltip("layer:O"),
-                alt.Tooltip("grad_norm:Q", title="‖∂L/∂W‖", format=".3~e"),
-            ],
-        )
-        .properties(height=height, width=width)
+def _labelled_lines(frame, x, y, x_field, series_field, scale, series_title):
+    """Lines in clearly different hues, each named by text at its right end (no legend lookup needed).
+
+    Returns the layers (lines, labels) without data; the caller gives the data to the layer chart.
+    """
+    base = alt.Chart().encode(x=x, y=y, color=alt.Color(f"{series_field}:N", scale=scale, title=series_title))
+    lines = base.mark_line(point=frame[x_field].nunique() < 40)
+    last = base.transform_joinaggregate(end=f"max({x_field})", groupby=[series_field]).transform_filter(
+        f"datum.{x_field} == datum.end"
     )
+    return lines, last.mark_text(align="left", dx=6, fontWeight="bold").encode(text=f"{series_field}:N")
+
+
+def _room_for_labels(values, share=0.15):
+    """A domain for a linear x axis from the first to the last value plus ``share`` of the span for end labels."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    return [lo, hi + share * max(hi - lo, 1.0)]
+
+
+def grad_norm_chart(norms, title, height=320, width="container"):
+    """‖∂L/∂W⁽ˡ⁾‖ over training steps, one line per layer (distinct hues, named at its end), log scale."""
+    frame = _floored(thin_steps(norms), "grad_norm").assign(name=lambda f: "layer " + f["layer"].astype(str))
+    ticks = log_ticks(frame["shown"])
+    last = int(frame["step"].max())  # no tick labels in the room left for the line names
+    x = alt.X("step:Q", title="training step (mini-batch)", scale=alt.Scale(domain=_room_for_labels(frame["step"]), nice=False),
+              axis=alt.Axis(tickMinStep=1, format="d", labelExpr=f"datum.value <= {last} ? datum.label : ''"))  # fmt: skip
+    y = alt.Y("shown:Q", scale=alt.Scale(type="log", domain=log_domain(ticks)), title="‖∂L/∂W‖ (log scale)",
+              axis=alt.Axis(values=ticks, format="~g"))  # fmt: skip
+    names = [f"layer {l}" for l in sorted(frame["layer"].unique())]
+    lines, labels = _labelled_lines(frame, x, y, "step", "name", distinct_scale(names), "layer (1 = input side)")
+    tooltip = [alt.Tooltip("step:Q"), alt.Tooltip("name:N", title="layer"),
+               alt.Tooltip("grad_norm:Q", title="‖∂L/∂W‖", format=".3~e")]  # fmt: skip
+    chart = alt.layer(lines.encode(tooltip=tooltip), labels, data=frame)
+    return chart.properties(title=title, height=height, width=width)
 
 
 def vanishing_chart(norms, labels, height=300, width=300):
     """Small multiples of ``grad_norm_chart``, one per activation, sharing the log y axis."""
-    frame = norms.assign(name=norms["activation"].map(labels))
+    frame = norms.assign(activation_name=norms["activation"].map(labels))
     order = [labels[a] for a in norms["activation"].unique()]
     return (
         grad_norm_chart(frame, title="", height=height, width=width)
-        .facet(column=alt.Column("name:N", sort=order, title=None, header=alt.Header(labelFontSize=16)))
+        .facet(column=alt.Column("activation_name:N", sort=order, title=None))
         .properties(
             title=alt.Title(
                 "Gradient norms per layer during training, by activation",
@@ -185,22 +221,17 @@ def vanishing_chart(norms, labels, height=300, width=300):
 
 
 def depth_profile_chart(norms, labels, step=1, height=300):
-    """‖∂L/∂W^l‖ against the layer at one step, a line per activation: the slope is the vanishing."""
+    """‖∂L/∂W⁽ˡ⁾‖ against the layer at one step, a line per activation (named at its end): the slope is the
+    vanishing."""
     frame = _floored(norms[norms["step"] == step], "grad_norm").assign(name=lambda f: f["activation"].map(labels))
-    return (
-        alt.Chart(
-            frame, title=alt.Title("Gradient norm of every layer before training", subtitle=f"step {step}, log scale")
-        )
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("layer:O", title="layer (1 = input side, last = output)", axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("shown:Q", scale=alt.Scale(type="log"), title="‖∂L/∂W‖ (log scale)"),
-            color=alt.Color("name:N", title="activation", scale=alt.Scale(scheme="category10")),
-            tooltip=[
-                alt.Tooltip("name:N", title="activation"),
-                alt.Tooltip("layer:O"),
-                alt.Tooltip("grad_norm:Q", title="‖∂L/∂W‖", format=".3~e"),
-            ],
-        )
-        .properties(height=height)
-    )
+    ticks = log_ticks(frame["shown"])
+    layers = list(range(1, int(frame["layer"].max()) + 1))
+    x = alt.X("layer:Q", title="layer (1 = input side, last = output)", axis=alt.Axis(values=layers, format="d"),
+              scale=alt.Scale(domain=_room_for_labels(frame["layer"], 0.2), nice=False))  # fmt: skip
+    y = alt.Y("shown:Q", scale=alt.Scale(type="log", domain=log_domain(ticks)), title="‖∂L/∂W‖ (log scale)",
+              axis=alt.Axis(values=ticks, format="~g"))  # fmt: skip
+    lines, names = _labelled_lines(frame, x, y, "layer", "name", distinct_scale(frame["name"].unique()), "activation")
+    tooltip = [alt.Tooltip("name:N", title="activation"), alt.Tooltip("layer:Q"),
+               alt.Tooltip("grad_norm:Q", title="‖∂L/∂W‖", format=".3~e")]  # fmt: skip
+    title = alt.Title("Gradient norm of every layer before training", subtitle=f"step {step}, log scale")
+    return alt.layer(lines.encode(tooltip=tooltip), names, data=frame).properties(title=title, height=height)

@@ -1,25 +1,75 @@
-"""Scales and sizes every chart shares, so the colours mean the same thing on every page."""
+"""Scales, ticks and number formats every chart shares, so they mean the same thing on every page."""
 
 import altair as alt
 import numpy as np
 
 CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                 "#bcbd22", "#17becf"]  # fmt: skip
-SPLIT_COLORS = alt.Scale(domain=["train", "validation"], range=["#1f77b4", "#ff7f0e"])
+# Training curves: the per-step mini-batch loss (faint), the epoch means on the training set, validation.
+SERIES_COLORS = {"mini-batch": "#9e9e9e", "train (epoch mean)": "#1f77b4", "validation": "#ff7f0e"}
+# Lines that must be told apart at a glance (layers, activations): Tableau 10, not shades of one hue.
+DISTINCT_COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+                   "#9c755f", "#bab0ac"]  # fmt: skip
+NUMBER = ".3~g"  # legends, axes and tooltips of values that can be huge or tiny: 0.25, 1.5e+12, 3e-7
 
 
 def diverging_scale(values, scheme="redblue"):
-    """A colour scale centred on zero (blue negative, red positive) spanning ±max|values|."""
+    """A colour scale centred on zero (blue negative, red positive) spanning ±max|finite values|.
+
+    NaN and ±∞ do not set the domain; values beyond it (e.g. ∞) are clamped to its ends.
+    """
     finite = np.abs(np.asarray(values, dtype=np.float64))
     finite = finite[np.isfinite(finite)]
     m = float(finite.max()) if finite.size else 1.0
     m = m if m > 0 else 1.0
-    return alt.Scale(scheme=scheme, domain=[-m, m], reverse=True)
+    return alt.Scale(scheme=scheme, domain=[-m, m], reverse=True, clamp=True)
 
 
 def class_scale(class_names):
     """Fixed colours per class name, the same on every chart."""
     return alt.Scale(domain=list(class_names), range=CLASS_COLORS[: len(class_names)])
+
+
+def series_scale(series):
+    """Colours of the training-curve series present in a chart (only those appear in its legend)."""
+    return alt.Scale(domain=list(series), range=[SERIES_COLORS[s] for s in series])
+
+
+def distinct_scale(names):
+    """Clearly different hues for up to 10 named lines, in the order given."""
+    names = list(names)
+    return alt.Scale(domain=names, range=[DISTINCT_COLORS[k % len(DISTINCT_COLORS)] for k in range(len(names))])
+
+
+def log_ticks(values, max_ticks=7):
+    """Tick values for a log axis that bracket the finite positive ``values``: 1-2-5 steps, or whole decades
+    (every k-th) when 1-2-5 steps would give more than ``max_ticks`` labels; never irregular ones like 0.4, 0.05.
+
+    The first and last tick lie at or beyond the data, so ``[ticks[0], ticks[-1]]`` is the axis' domain.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v) & (v > 0)]
+    if not v.size:
+        return [0.1, 1.0]
+    lo, hi = v.min(), v.max()
+    decades = 10.0 ** np.arange(np.floor(np.log10(lo)) - 1, np.ceil(np.log10(hi)) + 2)
+    ticks = [float(f"{m * d:.12g}") for d in decades for m in (1, 2, 5)]
+    start = max(t for t in ticks if t <= lo * (1 + 1e-9))
+    end = min(t for t in ticks if t >= hi * (1 - 1e-9))
+    if end == start:  # one constant value on a tick
+        end = ticks[ticks.index(start) + 1]
+    steps = [t for t in ticks if start <= t <= end]
+    if len(steps) <= max_ticks:
+        return steps
+    first, last = int(np.floor(np.log10(lo) + 1e-9)), int(np.ceil(np.log10(hi) - 1e-9))
+    k = int(np.ceil((last - first) / (max_ticks - 1)))
+    powers = list(range(first, last + k, k))  # every k-th decade, the last at or above the data
+    return [float(10.0**p) for p in powers]
+
+
+def log_domain(ticks):
+    """The domain of a log scale whose axis shows ``ticks`` (from ``log_ticks``) end to end."""
+    return [min(ticks), max(ticks)]
 
 
 def fmt(x, digits=4):

@@ -85,6 +85,14 @@ def show_chart(chart, box=None, width="stretch", name=None, export=True):
         export_menu(themed(chart), name or chart_name(chart), box)
 
 
+def show_table(frame, box=None, formats=None, digits=4):
+    """A table of numbers readable from the back of a room: static HTML (``st.table``), which projector mode
+    enlarges (a canvas ``st.dataframe`` does not). Floats get ``digits`` significant digits unless ``formats``
+    ({column: format string}) says otherwise; NaN shows as "–". The numbers themselves stay in the table."""
+    styles = {c: f"{{:.{digits}g}}" for c in frame.select_dtypes("float").columns} | dict(formats or {})
+    (box or st).table(frame.style.format(styles, na_rep="–").hide(axis="index"))
+
+
 def apply_presentation_css():
     """Projector mode: larger text, equations, tables and widget labels (charts: ``themed``)."""
     if not presentation_mode():
@@ -96,7 +104,8 @@ def apply_presentation_css():
         [data-testid="stAlertContainer"] p { font-size: 1.35rem !important; }
         .katex { font-size: 1.55em !important; }
         [data-testid="stDataFrame"], [data-testid="stTable"] { font-size: 1.25rem !important; }
-        [data-baseweb="select"] div, [data-testid="stNumberInput"] input, .stRadio label p,
+        [data-testid="stSelectbox"] input, [role="listbox"] [role="option"], [data-testid="stNumberInput"] input,
+        .stRadio label p, [data-testid="stTable"] td, [data-testid="stTable"] th,
         .stButton button p { font-size: 1.25rem !important; }
         h1 { font-size: 3.2rem !important; } h2 { font-size: 2.4rem !important; } h3 { font-size: 1.9rem !important; }
         [data-testid="stMetric"] [data-testid="stMetricValue"] * { font-size: 2.8rem !important; }

@@ -3,41 +3,68 @@
 import altair as alt
 import numpy as np
 
-from app.charts.common import class_scale, diverging_scale
+from app.charts.common import NUMBER, class_scale, diverging_scale
 
 MAX_BAR_UNITS = 40  # wider layers are drawn as a heatmap strip
-QUANTITY_LABELS = {"z": "z = W a + b", "a": "a = f(z)"}
-QUANTITY_COLORS = alt.Scale(domain=list(QUANTITY_LABELS.values()), range=["#a0a0a0", "#54278f"])
+QUANTITY_COLORS = ["#a0a0a0", "#e6a532", "#54278f"]  # z, [BN(z),] a: grey, amber, purple
 SIGN_COLORS = alt.Scale(domain=["positive", "negative"], range=["#c2272d", "#2166ac"])  # as diverging_scale
 TRUE_CLASS_COLORS = alt.Scale(domain=["true class", "other classes"], range=["#2ca02c", "#a0a0a0"])
 
 
-def layer_chart(frame, title, height):
-    """z and a of one layer (rows of ``ForwardTrace.units_frame()`` for that layer): bars, or a strip if wide."""
+def quantity_labels(is_output, batch_norm):
+    """What the bars of a layer mean, quantity → legend label, in forward order.
+
+    Hidden layer: z = W a + b (z = W a before batch norm, which has no bias), z̃ = BN(z) = γ ẑ + β, a = f(…).
+    Output layer: the logits z and p = softmax(z), the probabilities the "a" rows hold there.
+    """
+    if is_output:
+        return {"z": "logits z = W a + b", "a": "p = softmax(z)"}
+    if batch_norm:
+        return {"z": "z = W a", "bn": "z̃ = BN(z) = γ ẑ + β", "a": "a = f(z̃)"}
+    return {"z": "z = W a + b", "a": "a = f(z)"}
+
+
+def _meanings(frame, is_output):
+    """``frame`` with a ``meaning`` column (legend labels) and the labels in forward order."""
+    labels = quantity_labels(is_output, "bn" in set(frame["quantity"]))
+    return frame.assign(meaning=frame["quantity"].map(labels)), list(labels.values())
+
+
+def layer_chart(frame, title, height, is_output=False, subtitle=None):
+    """z, [z̃ = BN(z),] and a of one layer (rows of ``ForwardTrace.units_frame()`` for that layer): bars, or a strip
+    if wide. ``is_output``: the layer holds the logits and the softmax probabilities."""
+    title = alt.Title(title, subtitle=subtitle) if subtitle else title
     if frame["unit"].nunique() > MAX_BAR_UNITS:
-        return layer_strip(frame, title, height)
-    return layer_bars(frame, title, height)
+        return layer_strip(frame, title, height, is_output)
+    return layer_bars(frame, title, height, is_output)
 
 
-def layer_bars(frame, title, height):
-    """Grouped bars per unit: z (grey) next to a = f(z) (purple), so the effect of f is visible."""
-    data = frame.assign(meaning=frame["quantity"].map(QUANTITY_LABELS))
+def layer_bars(frame, title, height, is_output=False):
+    """Grouped bars per unit, one bar per step (z grey, z̃ = BN(z) amber, a purple), so the effect of each is visible."""
+    data, labels = _meanings(frame, is_output)
+    colors = alt.Scale(domain=labels, range=QUANTITY_COLORS if len(labels) == 3 else QUANTITY_COLORS[::2])
     base = alt.Chart(data, title=title).encode(
         x=alt.X("unit:O", title="unit j", axis=alt.Axis(labelAngle=0)),
-        tooltip=["layer_name:N", "unit:O", "meaning:N", alt.Tooltip("value:Q", format=".4g")],
+        tooltip=[
+            alt.Tooltip("layer_name:N", title="layer"),
+            alt.Tooltip("unit:O", title="unit j"),
+            alt.Tooltip("meaning:N", title="quantity"),
+            alt.Tooltip("value:Q", format=".4g"),
+        ],  # fmt: skip
     )
     bars = base.mark_bar().encode(
-        y=alt.Y("value:Q", title="value"),
-        xOffset=alt.XOffset("meaning:N", sort=list(QUANTITY_LABELS.values())),
-        color=alt.Color("meaning:N", scale=QUANTITY_COLORS, title=None, legend=alt.Legend(orient="top")),
-    )
+        y=alt.Y("value:Q", title="value", axis=alt.Axis(format=NUMBER)),
+        xOffset=alt.XOffset("meaning:N", sort=labels),
+        color=alt.Color("meaning:N", scale=colors, sort=labels, title=None,
+                        legend=alt.Legend(orient="top", direction="vertical" if len(labels) > 2 else "horizontal")),
+    )  # fmt: skip
     zero = alt.Chart(data).mark_rule(color="black", strokeWidth=1).encode(y=alt.datum(0))
     return (bars + zero).properties(height=height)
 
 
-def layer_strip(frame, title, height):
-    """A heatmap strip for a wide layer: one row for z, one for a, colour centred on zero."""
-    data = frame.assign(meaning=frame["quantity"].map(QUANTITY_LABELS))
+def layer_strip(frame, title, height, is_output=False):
+    """A heatmap strip for a wide layer: one row per step (z, [z̃ = BN(z),] a), colour centred on zero."""
+    data, labels = _meanings(frame, is_output)
     n = int(frame["unit"].max()) + 1
     step = max(1, 10 ** int(np.log10(n)) // 2) if n > 20 else 1
     strip = (
@@ -45,25 +72,33 @@ def layer_strip(frame, title, height):
         .mark_rect()
         .encode(
             x=alt.X("unit:O", title="unit j", axis=alt.Axis(values=list(range(0, n, step)), labelAngle=0)),
-            y=alt.Y("meaning:N", title=None, sort=list(QUANTITY_LABELS.values())),
-            color=alt.Color("value:Q", scale=diverging_scale(data["value"]), title="value"),
-            tooltip=["layer_name:N", "unit:O", "meaning:N", alt.Tooltip("value:Q", format=".4g")],
+            y=alt.Y("meaning:N", title=None, sort=labels),
+            color=alt.Color(
+                "value:Q", scale=diverging_scale(data["value"]), title="value", legend=alt.Legend(format=NUMBER)
+            ),  # fmt: skip
+            tooltip=[
+                alt.Tooltip("layer_name:N", title="layer"),
+                alt.Tooltip("unit:O", title="unit j"),
+                alt.Tooltip("meaning:N", title="quantity"),
+                alt.Tooltip("value:Q", format=".4g"),
+            ],  # fmt: skip
         )
     )
-    return strip.properties(height=int(0.65 * height))
+    return strip.properties(height=int((0.45 + 0.1 * len(labels)) * height))
 
 
 def probs_chart(frame, height):
     """Softmax probabilities per class (``ForwardTrace.probs_frame``), the true class in green."""
     data = frame.assign(role=np.where(frame["is_true"], "true class", "other classes"))
-    base = alt.Chart(data, title="Softmax probabilities p = softmax(z)").encode(
+    base = alt.Chart(data, title="Probabilities p = softmax(z)").encode(
         y=alt.Y("class:N", title="class", sort=alt.EncodingSortField("class_index")),
-        x=alt.X("probability:Q", title="probability p_k", scale=alt.Scale(domain=[0, 1])),
-        tooltip=["class:N", alt.Tooltip("probability:Q", format=".4f"), "role:N"],
-    )
+        x=alt.X("probability:Q", title="probability pₖ", scale=alt.Scale(domain=[0, 1]),
+                  axis=alt.Axis(format="~%", values=[0, 0.5, 1])),
+        tooltip=[alt.Tooltip("class_index:O", title="k"), "class:N", alt.Tooltip("probability:Q", format=".4f"), "role:N"],
+    )  # fmt: skip
     bars = base.mark_bar().encode(color=alt.Color("role:N", scale=TRUE_CLASS_COLORS, title=None,
                                                   legend=alt.Legend(orient="top")))  # fmt: skip
-    labels = base.mark_text(align="left", dx=4, fontSize=13).encode(text=alt.Text("probability:Q", format=".3f"))
+    labels = base.mark_text(align="left", dx=4).encode(text=alt.Text("probability:Q", format=".3f"))
     return (bars + labels).properties(height=height)
 
 
@@ -72,12 +107,12 @@ def network_diagram(nodes, edges, layer_names, height, selected=None):
 
     ``nodes`` and ``edges`` come from ``core.analysis.forward_trace.diagram_frames``; ``layer_names`` maps layer
     index to its axis label; ``selected`` = (layer, unit) rings that unit and darkens the weights into it.
+    The colour scale spans the finite outputs only (NaN and ∞ are clamped to its ends).
     """
     shown = sorted(nodes["x"].unique())
     names = "[" + ", ".join(f"'{layer_names[l]}'" for l in range(int(max(shown)) + 1)) + "]"
     x_scale = alt.Scale(domain=[min(shown) - 0.6, max(shown) + 0.6], nice=False)
-    x_axis = alt.Axis(values=[int(v) for v in shown], labelExpr=f"{names}[datum.value]", grid=False,
-                      labelFontSize=14, labelAngle=0)  # fmt: skip
+    x_axis = alt.Axis(values=[int(v) for v in shown], labelExpr=f"{names}[datum.value]", grid=False, labelAngle=0)
     x = alt.X("x:Q", scale=x_scale, axis=x_axis, title=None)
     y = alt.Y("y:Q", axis=None, scale=alt.Scale(padding=14))
     per_layer = nodes.groupby("layer").size().max()
@@ -92,7 +127,9 @@ def network_diagram(nodes, edges, layer_names, height, selected=None):
             x2="x2:Q",
             y2="y2:Q",
             color=alt.Color("sign:N", scale=SIGN_COLORS, title="weight sign"),
-            strokeWidth=alt.StrokeWidth("magnitude:Q", scale=alt.Scale(range=[0.3, 4]), title="|weight|"),
+            strokeWidth=alt.StrokeWidth(
+                "magnitude:Q", scale=alt.Scale(range=[0.3, 4]), title="|weight|", legend=alt.Legend(format=NUMBER)
+            ),  # fmt: skip
             opacity=alt.Opacity("magnitude:Q", scale=alt.Scale(range=[0.15, 0.9]), legend=None),
             tooltip=[
                 alt.Tooltip("layer:O", title="into layer"),
@@ -108,9 +145,11 @@ def network_diagram(nodes, edges, layer_names, height, selected=None):
         .encode(
             x=x,
             y=y,
-            color=alt.Color("value:Q", scale=diverging_scale(nodes["value"]), title="unit output"),
+            color=alt.Color(
+                "value:Q", scale=diverging_scale(nodes["value"]), title="unit output", legend=alt.Legend(format=NUMBER)
+            ),  # fmt: skip
             tooltip=[
-                "layer_name:N",
+                alt.Tooltip("layer_name:N", title="layer"),
                 alt.Tooltip("unit:O", title="unit"),
                 alt.Tooltip("label:N", title="name"),
                 alt.Tooltip("z:Q", title="z", format=".4g"),
@@ -121,8 +160,8 @@ def network_diagram(nodes, edges, layer_names, height, selected=None):
     text = alt.Chart(nodes[nodes["label"] != ""]).encode(x=x, y=y, text="label:N")
     first, last = min(shown), max(shown)
     labels = [  # input names left of the first column, class names right of the last
-        text.transform_filter(f"datum.x == {first}").mark_text(align="right", dx=-diameter / 2 - 5, fontSize=13),
-        text.transform_filter(f"datum.x == {last}").mark_text(align="left", dx=diameter / 2 + 5, fontSize=13),
+        text.transform_filter(f"datum.x == {first}").mark_text(align="right", dx=-diameter / 2 - 5),
+        text.transform_filter(f"datum.x == {last}").mark_text(align="left", dx=diameter / 2 + 5),
     ]
     layers = [lines, units, *labels]
     if selected is not None:  # ring the unit and draw the weights into it at full strength
@@ -133,25 +172,35 @@ def network_diagram(nodes, edges, layer_names, height, selected=None):
         )
         ring = alt.Chart(nodes[(nodes["layer"] == l) & (nodes["unit"] == j)])
         layers.append(ring.mark_point(size=(diameter + 12) ** 2, color="black", strokeWidth=3).encode(x=x, y=y))
-    title = "The network: circles are units (colour = their output), lines are weights"
+    title = alt.Title("Units and weights", subtitle="circles are units (colour = their output), lines are weights")
     return alt.layer(*layers).properties(title=title, height=height).resolve_scale(color="independent")
 
 
-def sample_plane_chart(points, point, class_names, height):
-    """Data points in their own coordinates (``core.analysis.evaluation.points_frame``) and the chosen one (x1, x2)."""
+def sample_plane_chart(points, point, class_names, height, title="The sample (✚) among the test points"):
+    """Data points in their own coordinates x₀, x₁ (``core.analysis.evaluation.points_frame``) and the chosen
+    one (a frame with x0, x1); both axes span every point and the sample, so a typed point is never off the plot."""
+    both = [points, point]
+    domain = {c: [min(f[c].min() for f in both), max(f[c].max() for f in both)] for c in ("x0", "x1")}
+    pad = {c: 0.06 * max(hi - lo, 1e-9) for c, (lo, hi) in domain.items()}
+    scale = {c: alt.Scale(domain=[lo - pad[c], hi + pad[c]], nice=False) for c, (lo, hi) in domain.items()}
     dots = (
-        alt.Chart(points, title="The sample (✚) among the test points")
+        alt.Chart(points, title=title)
         .mark_circle(size=40, opacity=0.5)
         .encode(
-            x=alt.X("x1:Q", title="x₁"),
-            y=alt.Y("x2:Q", title="x₂"),
+            x=alt.X("x0:Q", title="x₀", scale=scale["x0"], axis=alt.Axis(tickCount=5)),
+            y=alt.Y("x1:Q", title="x₁", scale=scale["x1"], axis=alt.Axis(tickCount=5)),
             color=alt.Color("class:N", scale=class_scale(class_names), title="class", legend=alt.Legend(orient="top")),
-            tooltip=["class:N", alt.Tooltip("x1:Q", format=".3f"), alt.Tooltip("x2:Q", format=".3f")],
+            tooltip=[
+                "class:N",
+                alt.Tooltip("x0:Q", title="x₀", format=".3f"),
+                alt.Tooltip("x1:Q", title="x₁", format=".3f"),
+            ],  # fmt: skip
         )
     )
     chosen = (
         alt.Chart(point)
         .mark_point(shape="cross", size=500, color="black", filled=True)
-        .encode(x="x1:Q", y="x2:Q", tooltip=[alt.Tooltip("x1:Q", format=".3f"), alt.Tooltip("x2:Q", format=".3f")])
-    )
+        .encode(x=alt.X("x0:Q", scale=scale["x0"]), y=alt.Y("x1:Q", scale=scale["x1"]),
+                tooltip=[alt.Tooltip("x0:Q", title="x₀", format=".3f"), alt.Tooltip("x1:Q", title="x₁", format=".3f")])
+    )  # fmt: skip
     return (dots + chosen).properties(height=height)

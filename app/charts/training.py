@@ -3,64 +3,91 @@
 import altair as alt
 import pandas as pd
 
-from app.charts.common import SPLIT_COLORS, class_scale
+from app.charts.common import class_scale, log_domain, log_ticks, series_scale
 
 METRIC_TITLES = {"loss": "Cross-entropy loss", "accuracy": "Accuracy"}
+SERIES = {"train": "train (epoch mean)", "validation": "validation"}  # history's split → legend entry
+SPLIT_SHAPES = {"train": "circle", "test": "triangle-up"}
+CLASS_TITLE = ["Class (region:", "predicted; point:", "true)"]
+
+
+def curve_frame(history, metric, steps=None, steps_per_epoch=1):
+    """The points of a learning curve, long form: epoch (fractional for mini-batches), series, value, step.
+
+    series is "mini-batch" (the loss of each step, at epoch = step / steps per epoch), "train (epoch
+    mean)" or "validation"; the loss keeps only values > 0 (a log axis has no 0).
+    """
+    h = history[history.metric == metric]
+    frame = pd.DataFrame({"epoch": h.epoch.astype(float), "series": h.split.map(SERIES), "value": h.value,
+                          "step": h.epoch * steps_per_epoch})  # fmt: skip
+    if steps is not None and metric == "loss" and len(steps):
+        batch = pd.DataFrame({"epoch": steps.step / steps_per_epoch, "series": "mini-batch", "value": steps.loss,
+                              "step": steps.step})  # fmt: skip
+        frame = pd.concat([batch, frame], ignore_index=True)
+    return frame[frame.value > 0] if metric == "loss" else frame
 
 
 def learning_curve(history, metric, height=300, steps=None, steps_per_epoch=1):
     """Per-epoch train and validation ``metric`` (history in long form: epoch, split, metric, value).
 
-    With ``steps`` (step, loss) the mini-batch losses are drawn faintly behind the loss curve.
+    With ``steps`` (step, loss) the mini-batch losses are drawn faintly behind the loss curve, with
+    their own legend entry. The epoch axis has whole-epoch ticks; the loss axis is logarithmic with
+    1-2-5 (or decade) ticks.
     """
     title = METRIC_TITLES[metric]
-    frame = history[(history.metric == metric) & (history.value > 0 if metric == "loss" else True)]
-    # Every layer names the same y scale: a layer left linear would pull 0 into the log domain.
-    y_scale = alt.Scale(type="log") if metric == "loss" else alt.Scale(domain=[0, 1])
-    y_title = "Loss (log scale)" if metric == "loss" else title  # short: a long rotated title squeezes the plot
+    frame = curve_frame(history, metric, steps, steps_per_epoch)
+    series = [s for s in ("mini-batch", *SERIES.values()) if s in set(frame.series)]
+    if metric == "loss":
+        ticks = log_ticks(frame.value)
+        y_scale, y_axis = alt.Scale(type="log", domain=log_domain(ticks)), alt.Axis(values=ticks, format="~g")
+    else:
+        y_scale, y_axis = alt.Scale(domain=[0, 1]), alt.Axis(format="~%", tickCount=5)
+    last = max(1, int(frame.epoch.max())) if len(frame) else 1
+    x = alt.X("epoch:Q", title="Epoch", scale=alt.Scale(domain=[0, last], nice=False),
+              axis=alt.Axis(tickMinStep=1, format="d"))  # fmt: skip
     base = alt.Chart(frame).encode(
-        x=alt.X("epoch:Q", title="Epoch", scale=alt.Scale(domainMin=0)),
-        y=alt.Y("value:Q", title=y_title, scale=y_scale),
-        color=alt.Color("split:N", scale=SPLIT_COLORS, title="Data"),
+        x=x,
+        y=alt.Y("value:Q", title="Loss (log scale)" if metric == "loss" else title, scale=y_scale, axis=y_axis),
+        color=alt.Color("series:N", scale=series_scale(series), title=None, legend=alt.Legend(orient="top")),
         tooltip=[
-            alt.Tooltip("epoch:Q", title="Epoch"),
-            alt.Tooltip("split:N", title="Data"),
+            alt.Tooltip("series:N", title="Curve"),
+            alt.Tooltip("epoch:Q", title="Epoch", format=".2~f"),
+            alt.Tooltip("step:Q", title="Step"),
             alt.Tooltip("value:Q", title=title, format=".4f"),
         ],  # fmt: skip
     )
-    line = base.mark_line(strokeWidth=3)
-    points = base.mark_point(filled=True, size=50)
-    layers = [line, points]
-    if steps is not None and metric == "loss" and len(steps):
-        s = steps[steps.loss > 0].assign(epoch=steps.step / steps_per_epoch)  # a log axis has no 0
-        batch = alt.Chart(s).mark_line(opacity=0.25, strokeWidth=1, color="#555").encode(
-            x="epoch:Q", y=alt.Y("loss:Q", title=y_title, scale=y_scale),
-            tooltip=[alt.Tooltip("step:Q", title="Step"), alt.Tooltip("loss:Q", title="Mini-batch loss", format=".4f")],
-        )  # fmt: skip
-        layers.insert(0, batch)
-    return alt.layer(*layers).properties(title=f"{title} per epoch", height=height)
+    batch = base.transform_filter(alt.datum.series == "mini-batch").mark_line(opacity=0.45, strokeWidth=1)
+    epochs = base.transform_filter(alt.datum.series != "mini-batch")
+    line = epochs.mark_line(strokeWidth=3)
+    points = epochs.mark_point(filled=True, size=50)
+    return alt.layer(batch, line, points).properties(title=f"{title} per epoch", height=height)
 
 
 def decision_regions(grid, points, class_names, height=420):
     """Decision regions of the network (cells coloured by predicted class, faded by confidence),
-    with the data points on top (circles: training, triangles: test)."""
+    with the data points on top (circles: training, triangles: test), in the features' own units x₀, x₁.
+
+    Cells where the network's output is not finite (``grid.finite`` false) are left blank.
+    """
     colors = class_scale(class_names)
-    cells = alt.Chart(grid).mark_rect().encode(
-        x=alt.X("x1:Q", title="x₁", scale=alt.Scale(domain=[grid.x1.min(), grid.x1_end.max()], nice=False)),
-        x2="x1_end:Q",
-        y=alt.Y("x2:Q", title="x₂", scale=alt.Scale(domain=[grid.x2.min(), grid.x2_end.max()], nice=False)),
-        y2="x2_end:Q",
-        color=alt.Color("predicted:N", scale=colors, title="Class"),
+    x_scale = alt.Scale(domain=[grid.x0.min(), grid.x0_end.max()], nice=False)
+    y_scale = alt.Scale(domain=[grid.x1.min(), grid.x1_end.max()], nice=False)
+    cells = alt.Chart(grid[grid.finite]).mark_rect().encode(
+        x=alt.X("x0:Q", title="x₀", scale=x_scale, axis=alt.Axis(tickCount=6)), x2="x0_end:Q",
+        y=alt.Y("x1:Q", title="x₁", scale=y_scale, axis=alt.Axis(tickCount=8)), y2="x1_end:Q",
+        color=alt.Color("predicted:N", scale=colors, title=CLASS_TITLE),
         opacity=alt.Opacity("confidence:Q", scale=alt.Scale(domain=[1 / len(class_names), 1], range=[0.05, 0.55]),
-                            title="Confidence"),  # fmt: skip
+                            title="Confidence", legend=alt.Legend(format=".0%", values=[0.6, 0.8, 1.0])),
         tooltip=[alt.Tooltip("predicted:N", title="Predicted"), alt.Tooltip("confidence:Q", format=".3f", title="Confidence")],
     )  # fmt: skip
+    splits = [s for s in SPLIT_SHAPES if s in set(points.split)]  # only the splits drawn appear in the legend
+    shapes = alt.Scale(domain=splits, range=[SPLIT_SHAPES[s] for s in splits])
     dots = alt.Chart(points).mark_point(filled=True, size=60, stroke="black", strokeWidth=0.8, opacity=1).encode(
-        x="x1:Q", y="x2:Q",
-        color=alt.Color("class:N", scale=colors, legend=None),
-        shape=alt.Shape("split:N", scale=alt.Scale(domain=["train", "test"], range=["circle", "triangle-up"]), title="Points"),
+        x=alt.X("x0:Q", scale=x_scale), y=alt.Y("x1:Q", scale=y_scale),
+        color=alt.Color("class:N", scale=colors, title=CLASS_TITLE),  # one legend with the regions' colours
+        shape=alt.Shape("split:N", scale=shapes, title="Points"),
         tooltip=[alt.Tooltip("class:N", title="True class"), alt.Tooltip("split:N", title="Split"),
-                 alt.Tooltip("x1:Q", format=".2f"), alt.Tooltip("x2:Q", format=".2f")],
+                 alt.Tooltip("x0:Q", title="x₀", format=".2f"), alt.Tooltip("x1:Q", title="x₁", format=".2f")],
     )  # fmt: skip
     return alt.layer(cells, dots).properties(title="Decision regions and data", height=height)
 
@@ -69,15 +96,20 @@ def confusion_heatmap(cm, height=380):
     """Confusion matrix: rows the true class, columns the predicted one, colour the row share."""
     order = list(pd.unique(cm["true"]))
     base = alt.Chart(cm).encode(
-        x=alt.X("predicted:N", sort=order, title="Predicted class"),
+        x=alt.X("predicted:N", sort=order, title="Predicted class", axis=alt.Axis(labelAngle=0, orient="top")),
         y=alt.Y("true:N", sort=order, title="True class"),
         tooltip=[alt.Tooltip("true:N", title="True"), alt.Tooltip("predicted:N", title="Predicted"),
-                 alt.Tooltip("count:Q", title="Test images"), alt.Tooltip("share_of_true:Q", title="Share of row", format=".1%")],
+                 alt.Tooltip("count:Q", title="Test samples"), alt.Tooltip("share_of_true:Q", title="Share of row", format=".1%")],
     )  # fmt: skip
     cells = base.mark_rect().encode(
-        color=alt.Color("share_of_true:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]), title="Share of true class")
+        color=alt.Color(
+            "share_of_true:Q",
+            scale=alt.Scale(scheme="blues", domain=[0, 1]),
+            title="Share of true class",
+            legend=alt.Legend(format="~%"),
+        )  # fmt: skip
     )
-    text = base.mark_text(fontSize=13).encode(
+    text = base.mark_text().encode(
         text="count:Q", color=alt.condition("datum.share_of_true > 0.5", alt.value("white"), alt.value("black"))
     )
     return alt.layer(cells, text).properties(title="Confusion matrix on the test set", height=height)

@@ -2,7 +2,7 @@
 
 ``backward_trace`` runs the NumPy MLP (float64) on a sample or a mini-batch and keeps its caches:
 z, batch norm's output, a, f'(·), δ = ∂L/∂z, ∂L/∂(batch norm's output) and every gradient. The frames
-the charts draw (``delta_frame``, ``matrix_frame``) are built here too. Notation:
+the charts draw (``delta_frame``, ``delta_norms``, ``matrix_frame``) are built here too. Notation:
 ``core.analysis.notation``; L = (1/N) Σₙ Lₙ is the mean cross-entropy of the batch.
 """
 
@@ -111,24 +111,49 @@ def _blocks(starts, size):
     return [f"{s}" if e - s == 1 else f"{s}–{e - 1}" for s, e in zip(starts, ends)]
 
 
+BN_GRAD = "∂L/∂BN(z)"  # the quantity name of batch norm's output gradient in ``delta_frame``
+
+
 def delta_frame(trace, n=0, max_cells=MAX_CELLS):
     """Long form of δ of sample ``n`` for the chart: one row per layer and unit (pooled to ``max_cells`` units).
 
     (Not Σₙ δₙ = ∂L/∂b: with batch norm in training mode that sum is exactly 0.) ``scaled`` is
-    δ / max|δ| of its layer, so each row of the heatmap uses the whole colour range.
-    Columns: layer (name), position, units, delta, scaled, layer_max.
+    δ / max|δ| of its row, so each row of the heatmap uses the whole colour range. With batch norm
+    each hidden layer has two rows: ∂L/∂BN(z) (what reaches batch norm's output) and δ = ∂L/∂z
+    (what batch norm's backward passes on), in the order backpropagation computes them.
+
+    Rows run from layer 1 up. Columns: layer (name), quantity ("δ = ∂L/∂z" or ``BN_GRAD``), row (the heatmap's
+    row label), order (the step of backpropagation: 0 = the output layer), position, units, delta, scaled,
+    layer_max.
     """
+    steps = []  # (l, quantity, values (H_l,)) in the order backpropagation reaches them
+    for l in range(trace.n_layers, 0, -1):
+        if trace.batch_norm and l < trace.n_layers:
+            steps.append((l, BN_GRAD, trace.bn_deltas[l - 1][n]))
+        steps.append((l, "δ = ∂L/∂z", trace.deltas[l - 1][n]))
     rows = []
-    for l, delta in enumerate(trace.deltas, start=1):
-        v = delta[n]  # (H_l,)
+    for order, (l, quantity, v) in reversed(list(enumerate(steps))):  # rows from layer 1 up
         pooled, starts, _ = pool_max_abs(v[:, None], max_rows=max_cells, max_cols=1)
         pooled = pooled[:, 0]
         peak = float(np.nanmax(np.abs(pooled))) if np.isfinite(pooled).any() else np.nan
         scale = peak if np.isfinite(peak) and peak > 0 else 1.0
+        name = layer_name(l, trace.n_layers)
+        row = f"{name}: {quantity}" if trace.batch_norm and l < trace.n_layers else name
         for pos, (units, value) in enumerate(zip(_blocks(starts, len(v)), pooled)):
-            rows.append({"layer": layer_name(l, trace.n_layers), "position": pos, "units": units, "delta": value,
-                         "scaled": value / scale, "layer_max": peak})  # fmt: skip
-    return pd.DataFrame(rows, columns=["layer", "position", "units", "delta", "scaled", "layer_max"])
+            rows.append({"layer": name, "quantity": quantity, "row": row, "order": order, "position": pos,
+                         "units": units, "delta": value, "scaled": value / scale, "layer_max": peak})  # fmt: skip
+    columns = ["layer", "quantity", "row", "order", "position", "units", "delta", "scaled", "layer_max"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def delta_norms(trace):
+    """‖δ⁽ˡ⁾‖ (Frobenius, over the whole batch) per layer: layer (name), l, norm; NaN where not finite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = [float(np.linalg.norm(d)) for d in trace.deltas]
+    return pd.DataFrame({
+        "layer": [layer_name(l, trace.n_layers) for l in range(1, trace.n_layers + 1)],
+        "l": np.arange(1, trace.n_layers + 1), "norm": [v if np.isfinite(v) else np.nan for v in norms],
+    })  # fmt: skip
 
 
 def matrix_frame(M, max_cells=MAX_CELLS):

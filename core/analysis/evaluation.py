@@ -11,8 +11,10 @@ def decision_grid(predict_proba, data, resolution=60, margin=0.1, include=None):
     splits (and the raw points ``include`` (K, 2), e.g. a typed sample) plus ``margin`` × the range
     on each side, ``resolution`` cells per axis.
 
-    Returns a long-form DataFrame, one row per cell: x1, x1_end, x2, x2_end (cell corners),
-    predicted (class name), confidence (its probability).
+    Returns a long-form DataFrame, one row per cell: x0, x0_end, x1, x1_end (cell corners; the
+    features x₀, x₁ counted from 0 as in ``core.analysis.notation``), predicted (class name),
+    confidence (its probability), finite (False where the network's output is NaN or ∞: such a
+    cell has no prediction, its confidence is 0).
     """
     raw = np.concatenate([data.to_raw(X) for X in (data.X_train, data.X_val, data.X_test)])  # (N, 2)
     if include is not None:
@@ -25,23 +27,25 @@ def decision_grid(predict_proba, data, resolution=60, margin=0.1, include=None):
     points = np.stack([g1.ravel(), g2.ravel()], axis=1)  # (R², 2)
     with np.errstate(over="ignore", invalid="ignore"):
         probs = predict_proba(data.from_raw(points))
+    finite = np.isfinite(probs).all(axis=1)  # (R²,)
     pred = np.nan_to_num(probs, nan=0.0).argmax(axis=1)
     i1, i2 = np.meshgrid(np.arange(resolution), np.arange(resolution), indexing="ij")
     i1, i2 = i1.ravel(), i2.ravel()
     return pd.DataFrame({
-        "x1": edges[0][i1], "x1_end": edges[0][i1 + 1], "x2": edges[1][i2], "x2_end": edges[1][i2 + 1],
+        "x0": edges[0][i1], "x0_end": edges[0][i1 + 1], "x1": edges[1][i2], "x1_end": edges[1][i2 + 1],
         "predicted": np.asarray(data.class_names)[pred],
-        "confidence": np.nan_to_num(probs[np.arange(len(pred)), pred], nan=0.0),  # a NaN network: blank cells
+        "confidence": np.where(finite, probs[np.arange(len(pred)), pred], 0.0),  # a NaN network: blank cells
+        "finite": finite,
     })  # fmt: skip
 
 
 def points_frame(data, splits=("train", "test")):
-    """The data points in their own coordinates: x1, x2, class (name), split."""
+    """The data points in their own coordinates: x0, x1 (the features x₀, x₁), class (name), split."""
     frames = []
     for split in splits:
         X, y = getattr(data, f"X_{split}"), getattr(data, f"y_{split}")
         raw = data.to_raw(X)
-        frames.append(pd.DataFrame({"x1": raw[:, 0], "x2": raw[:, 1], "class": np.asarray(data.class_names)[y],
+        frames.append(pd.DataFrame({"x0": raw[:, 0], "x1": raw[:, 1], "class": np.asarray(data.class_names)[y],
                                     "split": split}))  # fmt: skip
     return pd.concat(frames, ignore_index=True)
 

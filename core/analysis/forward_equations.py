@@ -150,3 +150,14 @@ def loss_latex(trace):
     """L = −log p_y with the numbers."""
     y = trace.y
     return rf"L = -\log p_{{y}} = -\log p_{{{y}}} = -\log {tex_number(trace.probs[y])} = {tex_number(trace.loss)}"
+
+
+def input_latex(frame):
+    """x_i = (raw_i − mean_i) / std_i with the numbers, one line per row of ``forward_trace.input_frame``:
+    how a value in the data's own units becomes the standardized input the network sees."""
+    lines = []
+    for i, row in enumerate(frame.itertuples()):
+        lines.append(rf"x_{{{i}}} = \frac{{\text{{raw}}_{{{i}}} - \text{{mean}}_{{{i}}}}}{{\text{{std}}_{{{i}}}}} = "
+                     rf"\frac{{{tex_number(row.raw)} - {_paren(row.mean)}}}{{{tex_number(row.std)}}} = "
+                     rf"{tex_number(row.standardized)}")  # fmt: skip
+    return lines
