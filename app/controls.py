@@ -12,6 +12,7 @@ from core.data import DATA_DIR as DEFAULT_DATA_DIR
 from core.data import TOY_DATASETS, files_present
 
 DATA_DIR = os.environ.get("MLP_LAB_DATA_DIR", DEFAULT_DATA_DIR)
+CONFIG_KEYS = {f.name for f in fields(AppConfig)}
 
 LABELS = {
     "digits": "8×8 digits (embedded)", "moons": "Two moons", "circles": "Circles", "spiral": "Spiral (3 classes)",
@@ -49,13 +50,23 @@ def clamp(key, lo, hi, default=None):
 
 
 def _init_state():
-    """Read the URL once per session: the config it names, and notices for rejected values."""
-    if "config" not in st.session_state:
-        config, notices = from_query(st.query_params.to_dict())
+    """Read the URL when the session starts, or when a link inside the app opens a page with a preset.
+
+    A link's configuration replaces the session's (with notices for rejected values); navigating
+    without one keeps it. The configuration's own URL form (written at the end of ``sidebar``) never
+    counts as a new link.
+    """
+    params = st.query_params.to_dict()
+    linked = {k: v for k, v in params.items() if k in CONFIG_KEYS}
+    new_link = "config" in st.session_state and linked and linked != to_query(st.session_state.config)
+    if "config" not in st.session_state or new_link:
+        config, notices = from_query(params)
         st.session_state.config = config
         st.session_state.url_notices = notices
-        st.session_state.presentation = st.query_params.get("present") == "1"
-        st.session_state.lr_chosen = "lr" in st.query_params  # a link's lr is a choice, kept on optimizer changes
+        st.session_state.presentation = params.get("present") == "1"
+        st.session_state.lr_chosen = "lr" in params  # a link's lr is a choice, kept on optimizer changes
+        for f in fields(AppConfig):
+            st.session_state[f"w_{f.name}"] = getattr(config, f.name)
     for f in fields(AppConfig):
         keep(f"w_{f.name}", getattr(st.session_state.config, f.name))
 

@@ -75,3 +75,18 @@ def test_projector_mode_hides_the_advanced_controls():
     at.sidebar.toggle[0].set_value(False).run()
     assert "w_seed" in {w.key for w in at.sidebar.number_input}
     assert "present" not in at.query_params
+
+
+def test_a_link_inside_the_app_with_a_preset_replaces_the_sessions_configuration():
+    at = open_app()
+    at.sidebar.number_input(key="w_width").set_value(5).run()
+    at.query_params.clear()  # navigating without a preset keeps the session's configuration
+    at.run()
+    assert at.sidebar.number_input(key="w_width").value == 5
+    at.query_params.clear()
+    at.query_params.update({"dataset": "digits", "batch_norm": "1", "depth": "3"})  # a course question's link
+    at.run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="w_dataset").value == "digits"
+    assert at.sidebar.toggle(key="w_batch_norm").value is True and at.sidebar.number_input(key="w_depth").value == 3
+    assert at.sidebar.number_input(key="w_width").value == 8  # the rest of the preset is the default
