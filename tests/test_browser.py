@@ -42,7 +42,15 @@ PAGES = [
     ("forward", "forward", 4, ()),
     ("forward?dataset=spiral&depth=2&width=6&activation=relu&batch_norm=1", "forward_batchnorm", 4, ()),
     ("backward", "backward", 7, ("w_bwd_train", "w_bwd_vanish")),
-    ("playground?depth=4&width=64&activation=relu&lr=10", "diverged", 2, ("step_epoch",) * 4),
+    ("backward?dataset=spiral&depth=2&width=6&activation=relu&batch_norm=1", "backward_batchnorm", 5, ()),
+    (
+        "batch-norm?dataset=digits&depth=6&width=32&activation=relu&lr=1&batch_size=32",
+        "batchnorm",
+        5,
+        ("w_bn_sweep", "w_bn_course"),
+    ),
+    ("saddle-points", "saddle", 4, ("w_sad_stall",)),
+    ("playground?depth=4&width=64&activation=relu&lr=10", "diverged", 2, ("step_epoch",)),
     ("nonsense-page", "unknown_page", 0, ()),
     (
         "playground?present=1&dataset=spiral&depth=3&width=16&activation=relu&optimizer=adam&lr=0.01",
