@@ -7,6 +7,8 @@ from its checkpoint and backpropagates through it. The peak holds n/k checkpoint
 segment, smallest for k ≈ √n: O(√n) layers of activations for one extra forward pass.
 """
 
+import numpy as np
+
 from core.nn.losses import softmax_cross_entropy
 from core.nn.mlp import checkpoint_interval
 
@@ -31,7 +33,7 @@ def checkpointed_loss_and_backward(mlp, x, y, checkpoint_every):
     n = mlp.n_layers
     k = checkpoint_interval(checkpoint_every, n)
     mlp.clear_cache()
-    a = x.astype(mlp.dtype, copy=False)
+    a = np.asarray(x, dtype=mlp.dtype)  # as the plain forward: lists and other dtypes too
     checkpoints = {}
     for l in range(n):
         if l % k == 0:

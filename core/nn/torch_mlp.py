@@ -72,7 +72,7 @@ class TorchMLP(nn.Module):
         is recomputed during backward. The gradients are the same; batch norm's running estimates
         are updated once (the recomputation runs with momentum 0, which leaves them unchanged).
         """
-        if checkpoint_every is None or not torch.is_grad_enabled():
+        if checkpoint_every is None:
             return self.blocks(x)
         from torch.utils.checkpoint import checkpoint
 
@@ -80,7 +80,10 @@ class TorchMLP(nn.Module):
         from core.nn.mlp import checkpoint_interval
 
         L = len(self.blocks)
-        for start, end in segments(L, checkpoint_interval(checkpoint_every, L)):
+        k = checkpoint_interval(checkpoint_every, L)  # a bad k is refused with or without gradients
+        if not torch.is_grad_enabled():
+            return self.blocks(x)
+        for start, end in segments(L, k):
             x = checkpoint(self.blocks[start:end], x, use_reentrant=False, context_fn=self._recompute_context)
         return x
 
@@ -91,13 +94,15 @@ class TorchMLP(nn.Module):
     @contextlib.contextmanager
     def _running_stats_frozen(self):
         momenta = [bn.momentum for bn in self.norms]
+        counts = [bn.num_batches_tracked.clone() for bn in self.norms]  # a training forward adds 1 to it
         for bn in self.norms:
             bn.momentum = 0.0  # running ← 1·running + 0·batch
         try:
             yield
         finally:
-            for bn, m in zip(self.norms, momenta):
+            for bn, m, n in zip(self.norms, momenta, counts):
                 bn.momentum = m
+                bn.num_batches_tracked.copy_(n)
 
     def forward_all(self, x):
         """Every z and a, kept in the graph with ``retain_grad`` so δ = ∂L/∂z can be read.
