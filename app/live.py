@@ -6,6 +6,8 @@ from core.training.trainer import TrainingDiverged
 
 SPEEDS = {"slow": 0.25, "normal": 1.0, "fast": 4.0}  # epochs per redraw (toy sets)
 TIME_BUDGET_S = 0.4  # at most this long between redraws, whatever the speed
+CLICK_BUDGET_S = 1.0  # a button's own work; a longer epoch goes on in the live panel, redrawing between slices
+EPOCH = "epoch"  # st.session_state.running while "Step 1 epoch" finishes its epoch in slices
 
 
 def advance(trainer, epochs=None, steps=None, budget_s=TIME_BUDGET_S):
@@ -25,17 +27,22 @@ def advance(trainer, epochs=None, steps=None, budget_s=TIME_BUDGET_S):
     return None
 
 
-def finish_epoch(trainer):
-    """Steps until the current epoch ends (one whole epoch from an epoch boundary).
-    Returns the divergence message, or None."""
-    if trainer.finished:
-        return None
+def train_to_epoch(trainer, target, budget_s=CLICK_BUDGET_S):
+    """Train until ``target`` epochs are done, for at most ``budget_s`` seconds.
+
+    Returns True when the target is reached (or the run finished or diverged), False when steps are
+    left: the caller goes on in slices (the Playground's live panel), so a long epoch never holds the
+    server for one student.
+    """
     try:
-        for _ in trainer.run_epoch():
-            pass
-    except TrainingDiverged as e:
-        return str(e)
-    return None
+        t0 = time.perf_counter()
+        while trainer.epoch < target and not trainer.finished:
+            trainer.step()
+            if time.perf_counter() - t0 > budget_s:
+                break
+    except TrainingDiverged:
+        return True
+    return trainer.epoch >= target or trainer.finished
 
 
 def run_metrics(trainer):

@@ -6,7 +6,7 @@ import streamlit as st
 from app.charts.display import chart_height, presentation_mode, show_chart
 from app.charts.training import confusion_heatmap, decision_regions, learning_curve
 from app.controls import config_summary, label, sidebar
-from app.live import SPEEDS, advance, run_metrics
+from app.live import EPOCH, SPEEDS, TIME_BUDGET_S, advance, run_metrics, train_to_epoch
 from app.session import dataset_or_stop, run_status, trainer_or_stop
 from app.transport import transport
 from core.analysis.evaluation import confusion_matrix, decision_grid, points_frame
@@ -32,7 +32,11 @@ show_test = is_plane and st.toggle("Show test points", value=False, key="show_te
 
 @st.fragment(run_every=0.35 if running else None)
 def live_panel():
-    if st.session_state.running:
+    if st.session_state.running == EPOCH:  # "Step 1 epoch" on a long epoch: the next slice of it
+        if train_to_epoch(trainer, st.session_state.epoch_target, TIME_BUDGET_S):
+            st.session_state.running = False
+            st.rerun()
+    elif st.session_state.running:
         message = advance(trainer, epochs=SPEEDS[speed] if is_plane else 1)
         if message or trainer.finished:  # stop the timer: a full rerun redefines this fragment
             st.session_state.running = False

@@ -26,32 +26,30 @@ def chart_height(base=320):
     return int(base * 1.4) if presentation_mode() else base
 
 
+def _theme(mode):
+    """The project's chart configuration at the sizes of ``mode`` ("normal" or "projector")."""
+    f = FONT[mode]
+    return alt.Config(
+        view=alt.ViewConfig(stroke=None),
+        axis=alt.AxisConfig(labelFontSize=f["label"], titleFontSize=f["title"], titleFontWeight="normal",
+                            labelLimit=260, gridColor="#e6e6e6"),
+        legend=alt.LegendConfig(labelFontSize=f["label"], titleFontSize=f["title"], titleFontWeight="normal",
+                                labelLimit=300),
+        title=alt.TitleConfig(fontSize=f["chart_title"], subtitleFontSize=f["subtitle"], anchor="start",
+                              fontWeight="bold", subtitleColor="#555555", limit=0),
+        header=alt.HeaderConfig(labelFontSize=f["title"], titleFontSize=f["title"]),
+        text=alt.MarkConfig(fontSize=f["label"]),
+    )  # fmt: skip
+
+
+THEMES = {mode: _theme(mode) for mode in FONT}  # built once: configure_* calls deep-copy the whole chart
+
+
 def themed(chart):
     """``chart`` with the project's theme at the sizes of the current mode (normal or projector)."""
-    f = FONT["projector" if presentation_mode() else "normal"]
-    return (
-        chart.configure_view(stroke=None)
-        .configure_axis(
-            labelFontSize=f["label"],
-            titleFontSize=f["title"],
-            titleFontWeight="normal",
-            labelLimit=260,
-            gridColor="#e6e6e6",
-        )  # fmt: skip
-        .configure_legend(
-            labelFontSize=f["label"], titleFontSize=f["title"], titleFontWeight="normal", labelLimit=300
-        )  # fmt: skip
-        .configure_title(
-            fontSize=f["chart_title"],
-            subtitleFontSize=f["subtitle"],
-            anchor="start",
-            fontWeight="bold",
-            subtitleColor="#555555",
-            limit=0,
-        )  # fmt: skip
-        .configure_header(labelFontSize=f["title"], titleFontSize=f["title"])
-        .configure_text(fontSize=f["label"])
-    )
+    out = chart.copy(deep=False)
+    out.config = THEMES["projector" if presentation_mode() else "normal"]
+    return out
 
 
 def _title(chart):
@@ -80,9 +78,10 @@ def show_chart(chart, box=None, width="stretch", name=None, export=True):
     a different one. ``export=False`` leaves the menu out (e.g. small decorative charts).
     """
     box = box or st
-    box.altair_chart(themed(chart), width=width, theme=None)
+    chart = themed(chart)
+    box.altair_chart(chart, width=width, theme=None)
     if export:
-        export_menu(themed(chart), name or chart_name(chart), box)
+        export_menu(chart, name or chart_name(chart), box)
 
 
 def show_table(frame, box=None, formats=None, digits=4):
