@@ -19,7 +19,7 @@ from app.charts.forward import sample_plane_chart
 from app.controls import keep, label, sidebar
 from app.live import advance
 from app.pickers import layer_picker, sample_picker, unit_picker
-from app.session import dataset_or_stop, show_weights_note, trainer_or_stop
+from app.session import data_key, dataset_or_stop, show_weights_note, trainer_or_stop
 from core.analysis.autograd_check import compare_with_autograd
 from core.analysis.backward_trace import MAX_CELLS, backward_trace, delta_frame, delta_norms
 from core.analysis.chain_rule import chain_rule, chain_rule_latex
@@ -44,7 +44,7 @@ def cached_comparison(_trace, weights, X, y, activation, dtype):
 
 
 @st.cache_data(max_entries=8, show_spinner="Training three 8-layer networks for 100 steps…")
-def cached_vanishing(data_key, _data):
+def cached_vanishing(key, _data):
     return gradient_norms_by_depth(_data, **VANISHING)
 
 
@@ -167,7 +167,7 @@ st.markdown(
 if st.button("Compare sigmoid, ReLU and ELU", key="w_bwd_vanish", type="primary"):
     st.session_state.w_bwd_vanishing = True
 if st.session_state.get("w_bwd_vanishing"):
-    vanish = cached_vanishing(config.data_key(), data)
+    vanish = cached_vanishing(data_key(config), data)
     summary = gradient_ratio_summary(vanish).set_index("activation")["ratio"]
     labels = {a: label(a) for a in VANISHING["activations"]}
     text, profile = st.columns([2, 3], gap="large")
