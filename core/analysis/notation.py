@@ -62,9 +62,9 @@ def activation_tex(module, name):
     ``name`` its key in ``core.nn.activations.ACTIVATIONS``.
     """
     if name == "elu":
-        a = tex_number(module.alpha)
-        return (rf"\begin{{cases}} z & z > 0 \\ {a}\,(e^{{z}} - 1) & z \le 0 \end{{cases}}",
-                rf"\begin{{cases}} 1 & z > 0 \\ {a}\,e^{{z}} & z \le 0 \end{{cases}}")  # fmt: skip
+        a = "" if module.alpha == 1 else rf"{tex_number(module.alpha)}\,"  # α = 1 is not written
+        return (rf"\begin{{cases}} z & z > 0 \\ {a}(e^{{z}} - 1) & z \le 0 \end{{cases}}",
+                rf"\begin{{cases}} 1 & z > 0 \\ {a}e^{{z}} & z \le 0 \end{{cases}}")  # fmt: skip
     if name == "leaky_relu":
         s = tex_number(module.negative_slope)
         return (rf"\begin{{cases}} z & z > 0 \\ {s}\,z & z \le 0 \end{{cases}}",
