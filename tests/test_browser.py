@@ -50,6 +50,11 @@ PAGES = [
         ("w_bn_sweep", "w_bn_course"),
     ),
     ("saddle-points", "saddle", 4, ("w_sad_stall",)),
+    ("jacobians?dataset=digits&batch_norm=1&activation=elu&depth=1&width=32", "jacobians", 9, ()),
+    ("backends?batch_norm=1", "backends", 7, ("w_cmp_time",)),
+    ("hessian?dataset=digits", "hessian", 7, ("w_hes_train",)),
+    ("checkpointing", "checkpointing", 5, ("w_ckpt_run",)),
+    ("course", "course", 12, ("w_course_run_all",)),
     ("playground?depth=4&width=64&activation=relu&lr=10", "diverged", 2, ("step_epoch",)),
     ("nonsense-page", "unknown_page", 0, ()),
     (
