@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app.charts.backends import curves_chart, loss_difference_chart, parameter_difference_chart, time_chart
-from app.charts.display import chart_height, show_chart
+from app.charts.display import chart_height, show_chart, show_table
 from app.controls import clamp, config_summary, keep, sidebar
 from app.session import data_key, dataset_or_stop, trainer_or_stop
 from core.analysis.backend_compare import (
@@ -85,8 +85,11 @@ curves = pd.concat([labelled(run.steps, d) for d, run in runs.items()], ignore_i
 evals = pd.concat([labelled(run.evals, d) for d, run in runs.items()], ignore_index=True)
 show_chart(curves_chart(curves, "loss", "Mini-batch loss at every step", "cross-entropy (log)", chart_height(220),
                         log=True), width="content", name="loss-curves")  # fmt: skip
-show_chart(curves_chart(evals, "accuracy", "Accuracy on the validation set", "accuracy", chart_height(220)),
-           width="content", name="accuracy-curves")  # fmt: skip
+if len(evals):
+    show_chart(curves_chart(evals, "accuracy", "Accuracy on the validation set", "accuracy", chart_height(220)),
+               width="content", name="accuracy-curves")  # fmt: skip
+else:
+    st.caption("The validation accuracy is measured every few steps: the run stopped before the first measurement.")
 st.caption("NumPy is drawn wide and pale, PyTorch dashed on top of it: where you see one line they agree to "
            "the pixel. The chart below shows by how much they really differ.")  # fmt: skip
 
@@ -97,14 +100,24 @@ st.caption("Both backends compute the same sums in a different order, so they ro
            "round-off changes the weights the next step starts from.")  # fmt: skip
 
 st.subheader("Gradients and weights, layer by layer")
-clamp("w_cmp_step", 1, steps, steps)
-at = st.slider("Gradients at step", 1, steps, key="w_cmp_step")
+compared = max(int(run.grad_diffs["step"].max()) if len(run.grad_diffs) else 0 for run in runs.values())
+if compared > 1:  # the steps whose gradients both backends computed (a diverged run stops early)
+    clamp("w_cmp_step", 1, compared, compared)
+    at = st.slider("Gradients at step", 1, compared, key="w_cmp_step")
+else:
+    at = compared
 grads = pd.concat([labelled(run.grad_diffs[run.grad_diffs["step"] == at], d) for d, run in runs.items()])
 left, right = st.columns(2, gap="medium")
-show_chart(parameter_difference_chart(grads, f"Gradients at step {at}", "max |∂L/∂θ of PyTorch − of NumPy|",
-                                      chart_height(280)), left, name="gradient-differences")  # fmt: skip
+if len(grads):
+    show_chart(parameter_difference_chart(grads, f"Gradients at step {at}", "max |∂L/∂θ of PyTorch − of NumPy|",
+                                          chart_height(280)), left, name="gradient-differences")  # fmt: skip
+else:
+    left.caption("The loss was not finite at the first step: there are no gradients to compare.")
 weights = pd.concat([labelled(run.weight_diffs, d) for d, run in runs.items()])
-show_chart(parameter_difference_chart(weights, f"Weights after {steps:,} steps", "max |PyTorch − NumPy|",
+ended = {d: int(run.steps["step"].max()) for d, run in runs.items()}
+after = f"after {steps:,} steps" if all(n == steps for n in ended.values()) else "at the end: " + ", ".join(
+    f"{d} after {n:,} steps" + (" (the last diverged)" if runs[d].diverged else "") for d, n in ended.items())  # fmt: skip
+show_chart(parameter_difference_chart(weights, "Weights at the end of the run", f"max |PyTorch − NumPy| {after}",
                                       chart_height(280)), right, name="weight-differences")  # fmt: skip
 if config.batch_norm:
     st.caption("With batch norm, γ, β and the running mean and variance are compared too; the running estimates "
@@ -113,8 +126,9 @@ if config.batch_norm:
 st.subheader("Memory of one training step")
 memory = pd.concat([labelled(run.memory, d) for d, run in runs.items()], ignore_index=True)
 memory["kB"] = memory["bytes"] / 1e3
-st.dataframe(memory.pivot_table(index=["backend", "measure"], columns="dtype", values="kB").reset_index(),
-             hide_index=True, column_config={d: st.column_config.NumberColumn(f"{d} (kB)", format="%.1f") for d in dtypes})  # fmt: skip
+kB = memory.pivot_table(index=["backend", "measure"], columns="dtype", values="kB", sort=False)[dtypes]
+kB = kB.rename(columns=lambda d: f"{d} (kB)").rename_axis(columns=None).reset_index()
+show_table(kB, formats={f"{d} (kB)": "{:,.1f}" for d in dtypes})
 st.caption("NumPy: the peak of Python's tracemalloc during the first step (every temporary array included) and the "
            "arrays its modules cache for backward. PyTorch: the tensors autograd saves for backward (counted with "
            "saved_tensors_hooks; its own allocator is invisible to tracemalloc). Kept for backward is the "

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from app.charts.display import chart_height, show_chart
+from app.charts.display import chart_height, show_chart, show_table
 from app.charts.jacobians import (
     jacobian_frame,
     jacobian_heatmaps,
@@ -17,12 +17,9 @@ from app.live import advance
 from app.pickers import layer_picker, sample_picker
 from app.session import data_key, dataset_or_stop, show_weights_note, trainer_or_stop
 from core.analysis.backward_trace import MAX_CELLS
-from core.analysis.jacobians import (
-    MAX_ENTRIES,
-    batchnorm_jacobians,
-    feature_major,
-    layer_jacobians,
-    module_latex,
+from core.analysis.jacobian_equations import module_latex
+from core.analysis.jacobians import MAX_ENTRIES, JacobianError, batchnorm_jacobians, feature_major, layer_jacobians
+from core.analysis.network_jacobian import (
     network_jacobian,
     saliency_frame,
     singular_value_frame,
@@ -37,9 +34,28 @@ from core.training.trainer import Trainer
 NAMES = {"linear": "Linear", "batch_norm": "Batch norm (eval mode)", "softmax": "Softmax"}
 OUTPUTS = {"logits": "logits z⁽ᴸ⁾", "probs": "probabilities p"}
 SPECTRUM = {"activations": ("sigmoid", "tanh", "relu", "elu"), "depths": (1, 4, 8)}
-DIFFERENCES = {"pair": st.column_config.TextColumn("methods"),
-               "max_abs_diff": st.column_config.NumberColumn("largest |difference|", format="%.2e")}  # fmt: skip
 AFTER_STEPS = 300  # the short run from the same initial weights, when this run has not trained yet
+
+
+def difference(v):
+    """A largest |difference| as a student reads it: 0 when the two agree exactly, else two digits."""
+    return "0" if v == 0 else f"{v:.1e}"
+
+
+def show_differences(mj, box):
+    """The table of the largest |J_a − J_b| of each pair of methods, for module ``mj``."""
+    table = mj.differences().rename(columns={"pair": "methods", "max_abs_diff": "largest |difference|"})
+    show_table(table, box, formats={"largest |difference|": difference})
+
+
+def or_stop(compute, *args):
+    """``compute(*args)``, or one message and ``st.stop()`` where these weights' numbers overflow (a diverged run)."""
+    try:
+        return compute(*args)
+    except JacobianError as e:
+        st.warning(f"**No Jacobian here:** {e}. The weights are too large for this sample's numbers to stay finite; "
+                   "reset the run on the Playground, or lower the learning rate.", icon=":material/blur_off:")  # fmt: skip
+        st.stop()
 
 
 @st.cache_data(max_entries=8, show_spinner="Computing every Jacobian three ways…")
@@ -77,11 +93,6 @@ trainer = trainer_or_stop(config, data)
 st.title("Jacobians")
 show_weights_note(config, trainer)
 weights, act = trainer.weights(), config.activation
-if not all(np.isfinite(w).all() for w in weights.values()):
-    st.error(
-        "The weights of this run are not finite (NaN or ∞): reset the run on the Playground.", icon=":material/error:"
-    )
-    st.stop()
 
 pick, intro = st.columns([1, 2], gap="large")
 with pick:
@@ -91,14 +102,14 @@ layer = layer_picker(L, "w_jac_layer", pick, "Layer l")
 pick.caption(f"Following {sample.caption}.")
 intro.markdown(
     "A module maps its input to its output; its **Jacobian** J holds every partial derivative, "
-    "J[j, i] = ∂out_j/∂in_i: one row per output, one column per input. Each is computed three ways: the "
+    "J[j, i] = ∂outⱼ/∂inᵢ: one row per output, one column per input. Each is computed three ways: the "
     "**formula** derived by hand, PyTorch **autograd** (`torch.func.jacrev`) and **finite differences** "
     "(f(x + h) − f(x − h)) / 2h, all in float64; the table beside each gives the largest difference of each pair."
 )
 intro.caption(INDEX_CONVENTION)
 
 st.subheader(f"Layer {layer}, module by module")
-modules = cached_layer(weights, act, sample.x, layer)
+modules = or_stop(cached_layer, weights, act, sample.x, layer)
 for mj in modules:
     J = mj.jacobians["analytic"]
     name = NAMES.get(mj.kind, f"Activation: {label(mj.kind)}")
@@ -112,10 +123,10 @@ for mj in modules:
     if max(J.shape) > MAX_CELLS:
         maps.caption(f"{J.shape[0]} × {J.shape[1]} is more than {MAX_CELLS} × {MAX_CELLS}: each cell is a block of "
                      f"{r} × {c} entries showing the one of largest |value| (hover for the indices).")  # fmt: skip
-    side.dataframe(mj.differences(), hide_index=True, width="stretch", column_config=DIFFERENCES)
+    show_differences(mj, side)
     side.caption(
         f"Backward never builds J: it computes dout · J directly. For a random dout, dout · J and this module's "
-        f"`backward(dout)` differ by at most **{mj.vjp.max_abs_diff:.1e}**; J has {J.size:,} entries, the "
+        f"`backward(dout)` differ by at most **{difference(mj.vjp.max_abs_diff)}**; J has {J.size:,} entries, the "
         f"product only {J.shape[1]:,}."
     )
 
@@ -126,26 +137,26 @@ if config.batch_norm and layer < L:
     maps, side = st.columns([1.6, 1], gap="medium")
     n = side.number_input(f"Samples N in the batch (2 to {most})", 2, max(2, most), step=1, key="w_jac_batch")
     batch = draw_batch(len(data.y_train), n, config.seed, cap=8)
-    bn = cached_batchnorm(weights, act, data.X_train[batch.indices], layer)
+    bn = or_stop(cached_batchnorm, weights, act, data.X_train[batch.indices], layer)
     N, H = bn.x.shape
     for line in module_latex(bn, act, True):
         maps.latex(line)
     frame, _ = jacobian_frame({method: feature_major(J, N) for method, J in bn.jacobians.items()})
     show_chart(jacobian_heatmaps(frame, "Batch norm over a batch: J three ways", "input (i, m)", "output (j, n)",
                                  chart_height(150)), maps, width="content", name="jacobian-batch-norm-train")  # fmt: skip
-    side.dataframe(bn.differences(), hide_index=True, width="stretch", column_config=DIFFERENCES)
+    show_differences(bn, side)
     side.caption(f"{N} training samples (a seeded draw) of {H} features: J is ({N}·{H}) × ({N}·{H}). Rows and columns "
                  f"are ordered feature by feature, so each {N} × {N} block on the diagonal is one feature across the "
                  "batch: sample m's input moves sample n's output through the batch mean and variance. Features never "
                  "mix (0 elsewhere); in eval mode only the diagonal is left. dout · J against `backward(dout)` for the "
-                 f"batch: largest difference {bn.vjp.max_abs_diff:.1e}.")  # fmt: skip
+                 f"batch: largest difference {difference(bn.vjp.max_abs_diff)}.")  # fmt: skip
 
 st.subheader("The whole network: ∂output/∂x at the sample")
 keep("w_jac_output", "logits")
 output = st.radio("Differentiate", list(OUTPUTS), format_func=OUTPUTS.get, horizontal=True, key="w_jac_output",
                   help="Saliency maps use the logits (the class scores before softmax).")  # fmt: skip
-net = cached_network(weights, act, sample.x, output)
-torch_J = cached_network(weights, act, sample.x, output, "autograd").jacobian
+net = or_stop(cached_network, weights, act, sample.x, output)
+torch_J = or_stop(cached_network, weights, act, sample.x, output, "autograd").jacobian
 n_factors = len(net.factors)
 st.latex(
     (r"J = \frac{\partial p}{\partial x} = J_{\mathrm{softmax}}\," if output == "probs" else r"J = \frac{\partial z^{(L)}}{\partial x} = ")
@@ -177,7 +188,8 @@ if data.image_shape is not None:
 
 st.subheader("Well-conditioned or collapsing: activation and depth")
 spectra = cached_spectra(sample.x, data.n_classes, config.width, config.seed, output)
-show_chart(spectrum_grid_chart(spectra, chart_height(220), 260), width="content", name="spectra-by-depth")
+activations = {a: label(a) for a in SPECTRUM["activations"]}
+show_chart(spectrum_grid_chart(spectra, activations, chart_height(220), 260), width="content", name="spectra-by-depth")
 deep = spectra[spectra["depth"] == max(SPECTRUM["depths"])].groupby("activation")["singular_value"].max()
 st.caption(f"{config.width} units per layer, Kaiming weights from seed {config.seed}, this sample. With "
            f"{max(SPECTRUM['depths'])} hidden layers the largest σ is {deep['sigmoid']:.1e} with sigmoid "
@@ -190,7 +202,7 @@ else:
     after, steps = cached_trained((data_key(config), repr(config.train_config())), data, config.train_config())
     where = "a copy of this run (this run has not trained yet)"
 before = cached_network(trainer.init_weights, act, sample.x, output)
-trained = cached_network(after, act, sample.x, output)
+trained = or_stop(cached_network, after, act, sample.x, output)
 frame = singular_value_frame({"initial weights": before, f"after {steps:,} steps": trained})
 show_chart(singular_value_chart(frame, "label", "Singular values before and after training",
                                 f"{where}, same initial weights, this sample", chart_height(260)), name="spectra-training")  # fmt: skip

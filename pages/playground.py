@@ -55,6 +55,8 @@ def live_panel():
             show_chart(learning_curve(h, "loss", chart_height(330), steps, trainer.steps_per_epoch), name="loss")
             if len(h):
                 show_chart(learning_curve(h, "accuracy", chart_height(330)), name="accuracy")
+            elif trainer.diverged:
+                st.caption("No epoch finished before the run diverged: there is no accuracy or validation loss.")
             else:
                 st.caption("Accuracy and validation loss appear when the first epoch ends.")
         else:

@@ -1,10 +1,13 @@
 """Module and network Jacobians: the formulas against autograd (1e-8) and finite differences, in float64."""
 
+import warnings
+
 import numpy as np
 import pytest
 
 pytest.importorskip("torch")
 
+from core.analysis.jacobian_equations import module_latex  # noqa: E402
 from core.analysis.jacobians import (  # noqa: E402
     MAX_ENTRIES,
     JacobianError,
@@ -12,12 +15,9 @@ from core.analysis.jacobians import (  # noqa: E402
     feature_major,
     layer_jacobians,
     module_jacobian,
-    module_latex,
-    network_jacobian,
-    saliency_frame,
-    spectrum_by_architecture,
     vjp_check,
 )
+from core.analysis.network_jacobian import network_jacobian, saliency_frame, spectrum_by_architecture  # noqa: E402
 from core.analysis.notation import tex_number  # noqa: E402
 from core.nn.activations import ACTIVATIONS, ELUModule  # noqa: E402
 from core.nn.batchnorm import BatchNormModule  # noqa: E402
@@ -41,6 +41,13 @@ def net(activation, batch_norm, dtype=np.float64, seed=0):
             w[name] = w[name] * rng.uniform(0.5, 2.0, w[name].shape)
     mlp.set_weights(w)
     return mlp, rng.standard_normal(5)
+
+
+def overflowing(activation="relu"):
+    """A network whose finite weights (a diverged run's last ones) overflow on the way: z⁽²⁾ reaches ∞."""
+    mlp, x = net(activation, False)
+    mlp.set_weights({k: v * 1e200 if k.startswith("W") else v for k, v in mlp.get_weights().items()})
+    return mlp, x
 
 
 def max_diff(a, b):
@@ -160,10 +167,16 @@ def test_vjp_accepts_a_given_dout():
         (lambda: network_jacobian(net("elu", False)[0], np.ones(5), "scores"), "unknown output"),
         (lambda: layer_jacobians(net("elu", False)[0], np.ones(5), 4), "layer must be 1 … 3"),
         (lambda: batchnorm_jacobians(net("elu", False)[0], np.ones((4, 5)), 1), "has no batch norm"),
+        (lambda: layer_jacobians(*overflowing(), 2), "the Jacobian overflows .* this linear module's weights"),
+        (lambda: layer_jacobians(*overflowing(), 3), "the input has NaN or infinite entries"),
+        (lambda: network_jacobian(*overflowing(), "logits"), "the input has NaN or infinite entries"),
+        (lambda: network_jacobian(*overflowing(), "logits", "autograd"), "the Jacobian overflows"),
+        (lambda: network_jacobian(*overflowing(), "probs", "finite_difference"), "the Jacobian overflows"),
     ],
 )
 def test_bad_input_gets_one_line(call, message):
-    with pytest.raises(JacobianError, match=message) as info:
+    with pytest.raises(JacobianError, match=message) as info, warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no RuntimeWarning on the way (overflow is expected, and reported)
         call()
     assert "\n" not in str(info.value)
 

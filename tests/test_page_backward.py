@@ -7,6 +7,7 @@ import numpy as np
 from core.analysis.autograd_check import autograd_pass
 from core.analysis.backward_trace import backward_trace
 from core.analysis.chain_rule import chain_rule
+from core.analysis.grad_flow import gradient_norms_by_depth, gradient_ratio_summary
 from core.analysis.notation import INDEX_CONVENTION, tex_number
 from core.data import load_dataset
 from core.training.backends import initial_weights
@@ -23,6 +24,8 @@ from tests.page_testing import (
     texts,
     the_trainer,
 )
+
+ACTIVATION_NAMES = {"sigmoid": "sigmoid", "relu": "ReLU", "elu": "ELU"}
 
 
 def open_backward(**query):
@@ -46,6 +49,20 @@ def differs_by(at):
         r"\] = ([-0-9.e+]+) \(float\d\d\); the sum written out differs from it by ([0-9.e+-]+)\.", caption
     )
     return float(found.group(1)), float(found.group(2))
+
+
+def name_labels(shown, panel=None):
+    """The names at the line ends of a gradient-norm chart, {panel: rows (name, shown, end_y)}."""
+    frame = shown.frame_with("role", "name")
+    labels = frame[frame.role == "label"]
+    return dict(iter(labels.groupby(panel))) if panel else {None: labels}
+
+
+def label_pixels(shown, labels):
+    """The heights of the names on the plot in pixels from its bottom, sorted (log axis: pixels ∝ log value)."""
+    lo, hi = np.log10([e["scale"]["domain"] for c, e in encoding_fields(shown.spec) if c == "y"][0])
+    height = shown.spec.get("spec", shown.spec)["height"]
+    return np.sort(height * (np.log10(labels["shown"].to_numpy()) - lo) / (hi - lo))
 
 
 def default_trace():
@@ -244,8 +261,20 @@ def test_vanishing_gradient_button_measures_the_ratio():
     sigmoid = float(re.search(r"sigmoid net gets ([0-9.e+-]+)×", markdown).group(1))
     elu = float(re.search(r"with ELU ([0-9.e+-]+)×", markdown).group(1))
     assert sigmoid < 1e-2 < 0.1 < elu
+    norms = gradient_norms_by_depth(the_trainer(at).data, ("sigmoid", "relu", "elu"), depth=8, width=32, steps=100)
+    ratio = gradient_ratio_summary(norms).set_index("activation")["ratio"]
+    assert f"gets {ratio['sigmoid']:.1e}× the gradient" in markdown  # the numbers of this experiment, each its own
+    assert f"with ReLU {ratio['relu']:.2g}×, with ELU {ratio['elu']:.2g}×" in markdown
     profile = chart(at, "Gradient norm of every layer before training")
-    assert set(profile.frame_with("grad_norm")["name"]) == {"sigmoid", "ReLU", "ELU"}
+    lines = profile.frame_with("grad_norm", "role").query("role == 'line'")
+    assert set(lines["name"]) == {"sigmoid", "ReLU", "ELU"}
+    first = norms[norms["step"] == 1].assign(name=lambda f: f["activation"].map(ACTIVATION_NAMES))
+    np.testing.assert_array_equal(lines.sort_values(["name", "layer"])["grad_norm"],
+                                  first.sort_values(["name", "layer"])["grad_norm"])  # fmt: skip
+    vanishing = chart(at, "Gradient norms per layer during training, by activation")
+    for name, labels in name_labels(vanishing, "activation_name").items():
+        assert len(labels) == 9, name  # every layer of the 8-layer net and its output layer is named …
+        assert np.diff(label_pixels(vanishing, labels)).min() >= 15, name  # … and no two names overlap
     at.sidebar.selectbox(key="w_activation").set_value("relu").run()  # the comparison stays on screen
     assert not at.exception and "sigmoid net gets" in " ".join(m.value for m in at.markdown)
 
@@ -260,11 +289,16 @@ def test_training_here_fills_the_norm_chart_with_labelled_lines():
     assert text(at) != before
     trainer = the_trainer(at)
     norms = chart(at, "‖∂L/∂Wˡ‖ of this run")
-    frame = norms.frame_with("grad_norm", "name")
-    np.testing.assert_array_equal(frame["grad_norm"], trainer.grad_norms()["grad_norm"])
-    assert set(frame["name"]) == {"layer 1", "layer 2", "layer 3"}
-    labels = [layer for layer in norms.spec["layer"] if layer["mark"]["type"] == "text"]
-    assert labels and labels[0]["encoding"]["text"]["field"] == "name"  # each line named at its end
+    frame = norms.frame_with("grad_norm", "name", "role")
+    lines = frame[frame.role == "line"]
+    np.testing.assert_array_equal(lines["grad_norm"], trainer.grad_norms()["grad_norm"])
+    assert set(lines["name"]) == {"layer 1", "layer 2", "layer 3"}
+    texts = [layer for layer in norms.spec["layer"] if layer["mark"]["type"] == "text"]
+    assert texts and texts[0]["encoding"]["text"]["field"] == "name"  # each line named at its end
+    (labels,) = name_labels(norms).values()
+    last = lines[lines.step == lines.step.max()].set_index("name")["grad_norm"]
+    np.testing.assert_array_equal(labels.set_index("name")["end_y"].sort_index(), last.sort_index())  # its line's end
+    assert np.diff(label_pixels(norms, labels)).min() >= 15
     colors = norms.spec["layer"][0]["encoding"]["color"]["scale"]["range"]
     assert len(set(colors)) == 3
 

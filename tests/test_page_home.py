@@ -23,12 +23,26 @@ def test_home_links_every_view_in_order_and_names_the_setup():
 
 
 @pytest.mark.parametrize(
-    "path, shown", [("/nonsense", "/nonsense"), ("/forward/x", "/forward/x"), ("/%3Cb%3Ex", "/\\<b\\>x")]
-)
-def test_an_unknown_address_says_that_the_page_does_not_exist(path, shown):
+    "path, shown, near",
+    [("/nonsense", "/nonsense", None), ("/forward/x", "/forward/x", "Forward pass"), ("/%3Cb%3Ex", "/\\<b\\>x", None),
+     ("/jacobian", "/jacobian", "Jacobians"), ("/Backwards", "/Backwards", "Backward pass"),
+     ("/" + "x" * 100, "/" + "x" * 60 + "…", None)],
+)  # fmt: skip
+def test_an_unknown_address_says_that_the_page_does_not_exist_and_suggests_the_nearest(path, shown, near):
     at = open_app(context={"url": f"http://localhost:8501{path}"})
     (warning,) = at.warning
-    assert f"There is no page at **{shown}**" in warning.value and "Home page" in warning.value
+    assert f"There is no page at **{shown}**" in warning.value and "this is the Home page" in warning.value
+    links = [(e.proto.label, e.proto.page) for e in at.get("page_link")]
+    if near is None:
+        assert "Did you mean" not in warning.value and len(links) == len(VIEWS)
+    else:
+        view = next(v for v in VIEWS if v.title == near)
+        assert warning.value.endswith(f"Did you mean **{near}**?") and links[0] == (f"Open {near}", view.url_path)
+
+
+def test_home_by_its_name_is_not_an_unknown_page():
+    for path in ("/home", "/Home"):
+        assert not open_app(context={"url": f"http://localhost:8501{path}"}).warning
 
 
 def test_an_unknown_address_below_a_base_path():

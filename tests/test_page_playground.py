@@ -60,8 +60,10 @@ def test_loss_chart_shows_every_mini_batch_and_the_epoch_means_with_a_legend():
     assert min(ticks) <= frame["value"].min() and frame["value"].max() <= max(ticks)
     xs = [e for c, e in encoding_fields(loss.spec) if c == "x"]
     assert xs[0]["axis"]["tickMinStep"] == 1 and xs[0]["axis"]["format"] == "d"  # whole epochs, no 0.5 ticks
+    assert xs[0]["axis"]["tickCount"] <= 10  # … and at most 10 of them: "19 20" do not run together on a projector
     accuracy = chart(at, "Accuracy").frame_with("series", "value")
     assert set(accuracy.series) == {"train (epoch mean)", "validation"}
+    assert loss.spec["title"] == "Cross-entropy loss per epoch" and (frame["shown"] == frame["value"]).all()  # no clip
 
 
 def test_decision_regions_are_the_predictions_at_the_cell_centres():
@@ -187,10 +189,19 @@ def test_a_diverging_run_stops_with_one_message_and_says_why_the_regions_are_bla
     assert metrics(at)["Steps"] == str(steps) and metrics(at)["Epochs done"] == "0 / 100"
     assert at.button(key="step_epoch").disabled and at.button(key="play").disabled  # nothing more to train
     assert "left blank" in texts(at)
+    assert any("No epoch finished before the run diverged" in c for c in captions(at))
     loss = chart(at, "Cross-entropy loss")
-    assert len(loss.frame_with("series", "value")) == steps  # the curve up to the divergence stays
-    ticks = [e for c, e in encoding_fields(loss.spec) if c == "y"][0]["axis"]["values"]
-    assert is_one_two_five(ticks) and len(ticks) <= 7
+    frame = loss.frame_with("series", "value", "shown")
+    losses = the_trainer(at).step_history()["loss"].to_numpy()
+    np.testing.assert_array_equal(frame["value"], losses)  # the curve up to the divergence stays, true values kept
+    y = [e for c, e in encoding_fields(loss.spec) if c == "y"][0]
+    ticks, top = y["axis"]["values"], y["scale"]["domain"][1]
+    assert is_one_two_five(ticks) and len(ticks) <= 7 and top == max(ticks)
+    assert 10 * losses[0] <= top <= 25 * losses[0] and losses.max() > 1e6 * top  # readable: the axis ends near 10×
+    np.testing.assert_array_equal(frame["shown"], np.minimum(losses, top))  # larger losses sit on the top edge …
+    assert loss.spec["title"]["subtitle"] == f"losses above {top:g} (10× the first) as ▲ at the top"
+    marks = [layer["mark"] for layer in loss.spec["layer"]]
+    assert {"type": "point", "shape": "triangle-up", "filled": True, "size": 90, "opacity": 1} in marks  # … as ▲
     at.sidebar.select_slider(key="w_lr").set_value(0.03).run()  # a new, finite run
     assert not at.error and not at.button(key="step_epoch").disabled
 

@@ -8,6 +8,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from app.charts.common import log_domain, log_ticks
 from core.analysis.backend_compare import BACKEND_LABELS
 
 LOG_FLOOR = 1e-18  # a difference of exactly 0 is drawn here on log axes
@@ -18,6 +19,8 @@ STYLE = {  # backend: (colour, dash, line width): NumPy wide and pale below, PyT
 }
 DTYPE_COLORS = alt.Scale(domain=["float32", "float64"], range=["#e6550d", "#3182bd"])
 EPS = {dtype: float(np.finfo(dtype).eps) for dtype in ("float32", "float64")}
+WHISKER_CAP = 1.5  # time bars: min–max lines are cut at 1.5 × the largest median
+LABEL_ROOM = 0.5  # … and that point sits at half the chart's width, the labels right of it
 
 
 def _backend_scale(frame, i):
@@ -28,13 +31,17 @@ def _backend_scale(frame, i):
 
 def curves_chart(frame, value, title, y_title, height=260, width=420, log=False):
     """``value`` per step of every backend overlaid, a panel per dtype (columns step, dtype, backend, value)."""
-    y_scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
+    if log:
+        ticks = log_ticks(frame[value])
+        y_scale, y_axis = alt.Scale(type="log", domain=log_domain(ticks)), alt.Axis(values=ticks, format="~g")
+    else:
+        y_scale, y_axis = alt.Scale(zero=False), alt.Axis(format="~%" if value == "accuracy" else "~g")
     line = (
         alt.Chart(frame)
         .mark_line()
         .encode(
             x=alt.X("step:Q", title="training step"),
-            y=alt.Y(f"{value}:Q", title=y_title, scale=y_scale),
+            y=alt.Y(f"{value}:Q", title=y_title, scale=y_scale, axis=y_axis),
             color=alt.Color("backend:N", scale=_backend_scale(frame, 0), title=None, legend=alt.Legend(orient="top")),
             strokeDash=alt.StrokeDash("backend:N", scale=_backend_scale(frame, 1), legend=None),
             strokeWidth=alt.StrokeWidth("backend:N", scale=_backend_scale(frame, 2), legend=None),
@@ -56,15 +63,21 @@ def _floored(frame, column):
     return frame.assign(shown=shown, base=10.0 ** (np.floor(np.log10(shown.min())) - 1) if len(shown) else LOG_FLOOR)
 
 
-def _eps_rules(dtypes):
-    """A dotted rule at the machine ε of each dtype."""
-    eps = pd.DataFrame({"dtype": list(dtypes), "eps": [EPS[d] for d in dtypes]})
-    eps["label"] = [f"machine ε of {d} = {EPS[d]:.1e}" for d in dtypes]
-    return (
-        alt.Chart(eps)
-        .mark_rule(strokeDash=[2, 2])
-        .encode(y="eps:Q", color=alt.Color("dtype:N", scale=DTYPE_COLORS), tooltip=[alt.Tooltip("label:N", title="")])
-    )
+def _log_scale(values, dtypes):
+    """A log scale and axis for differences: decade ticks (1e-16, 1e-12, …) spanning ``values`` and machine ε."""
+    ticks = log_ticks([*values, *(EPS[d] for d in dtypes)], max_ticks=7)
+    return alt.Scale(type="log", domain=log_domain(ticks)), alt.Axis(values=ticks, format="~e")
+
+
+def _eps_rules(dtypes, y):
+    """A dotted rule at the machine ε of each dtype, named right of the plot (where no bar or dot is)."""
+    eps = pd.DataFrame({"dtype": list(dtypes), "shown": [EPS[d] for d in dtypes]})
+    eps["label"] = [f"ε of {d}" for d in dtypes]
+    base = alt.Chart(eps).encode(y=y, color=alt.Color("dtype:N", scale=DTYPE_COLORS),
+                                 tooltip=[alt.Tooltip("label:N", title=""), alt.Tooltip("shown:Q", title="ε", format=".2e")])  # fmt: skip
+    rule = base.mark_rule(strokeDash=[2, 2])
+    text = base.mark_text(align="left", baseline="middle", x="width", dx=4).encode(text="label:N")  # right of the plot
+    return rule + text
 
 
 def loss_difference_chart(frame, height=280):
@@ -85,17 +98,22 @@ def loss_difference_chart(frame, height=280):
             alt.Tooltip("so_far:Q", title="largest so far", format=".3~e"),
         ],  # fmt: skip
     )
-    y = alt.Y("shown:Q", scale=alt.Scale(type="log"), title="|difference of the losses| (log)")
+    dtypes = sorted(set(frame["dtype"]))
+    scale, axis = _log_scale(data["shown"], dtypes)
+    y = alt.Y("shown:Q", title="|difference of the losses| (log)", scale=scale, axis=axis)
     dots = base.mark_circle(size=28, opacity=0.6).encode(y=y)
-    line = base.mark_line(strokeWidth=2.5).encode(y=alt.Y("so_far:Q", scale=alt.Scale(type="log")))
-    return alt.layer(dots, line, _eps_rules(sorted(set(frame["dtype"])))).properties(height=height)
+    line = base.mark_line(strokeWidth=2.5).encode(y=alt.Y("so_far:Q", scale=scale))
+    return alt.layer(dots, line, _eps_rules(dtypes, y)).properties(height=height)
 
 
 def parameter_difference_chart(frame, title, subtitle, height=280):
     """Bars of max |PyTorch − NumPy| per parameter array (W1, b1, …), log axis, a bar per dtype side by side."""
     order = list(dict.fromkeys(frame.sort_values("layer", kind="stable")["param"]))
+    data, dtypes = _floored(frame, "max_abs_diff"), sorted(set(frame["dtype"]))
+    scale, axis = _log_scale([*data["shown"], *data["base"]], dtypes)
+    y = alt.Y("shown:Q", title="max |PyTorch − NumPy| (log)", scale=scale, axis=axis)
     bars = (
-        alt.Chart(_floored(frame, "max_abs_diff"), title=alt.Title(title, subtitle=subtitle))
+        alt.Chart(data, title=alt.Title(title, subtitle=subtitle))
         .mark_bar()
         .encode(
             x=alt.X(
@@ -105,7 +123,7 @@ def parameter_difference_chart(frame, title, subtitle, height=280):
                 axis=alt.Axis(labelAngle=0 if len(order) <= 8 else -35),
             ),  # fmt: skip
             xOffset=alt.XOffset("dtype:N", sort=["float64", "float32"]),
-            y=alt.Y("shown:Q", scale=alt.Scale(type="log"), title="max |PyTorch − NumPy| (log)"),
+            y=y,
             y2="base:Q",
             color=alt.Color("dtype:N", scale=DTYPE_COLORS, title="precision", legend=alt.Legend(orient="top")),
             tooltip=[
@@ -117,18 +135,29 @@ def parameter_difference_chart(frame, title, subtitle, height=280):
             ],  # fmt: skip
         )
     )
-    return alt.layer(bars, _eps_rules(sorted(set(frame["dtype"])))).properties(height=height)
+    return alt.layer(bars, _eps_rules(dtypes, y)).properties(height=height)
+
+
+def _speed(ratio):
+    """NumPy's time ÷ this backend's, as a student reads it: "1.1× faster" or "3.7× slower" than NumPy."""
+    return f"{ratio:.2g}× faster" if ratio >= 1 else f"{1 / ratio:.2g}× slower"
 
 
 def time_chart(summary, title, subtitle, height=240):
-    """Median seconds per epoch of each backend as bars, min–max as a black line, NumPy ÷ it as text.
+    """Median seconds per epoch of each backend as bars, min–max as a black line, the speed against NumPy as text.
 
-    ``summary``: columns group (the dtype, or the benchmark's setting), backend, median, min, max, ratio.
+    ``summary``: columns group (the dtype, or the benchmark's setting), backend, median, min, max, ratio (NumPy's
+    median ÷ this one's). The axis is scaled to the medians: one slow outlier epoch (a busy machine) would squash
+    every bar, so a min–max line beyond ``WHISKER_CAP`` × the largest median is cut there and ends in ▸.
     """
+    cap = WHISKER_CAP * float(summary["median"].max())
     data = summary.assign(
-        label=[f"{m:.3g} s, NumPy ÷ this = {r:.2g}" for m, r in zip(summary["median"], summary["ratio"])]
-    )
+        label=[f"{m:.3g} s" + ("" if b == BACKEND_LABELS["numpy"] else f" ({_speed(r)})")
+               for b, m, r in zip(summary["backend"], summary["median"], summary["ratio"])],
+        max_shown=summary["max"].clip(upper=cap), cut=summary["max"] > cap,
+    )  # fmt: skip
     order = [b for b in BACKEND_LABELS.values() if b in set(data["backend"])]
+    x_scale = alt.Scale(domain=[0, cap / LABEL_ROOM], nice=False)  # the labels need the right part of the chart
     base = alt.Chart(data, title=alt.Title(title, subtitle=subtitle)).encode(
         y=alt.Y("group:N", title=None, sort=list(dict.fromkeys(data["group"]))),
         yOffset=alt.YOffset("backend:N", sort=order),
@@ -138,15 +167,16 @@ def time_chart(summary, title, subtitle, height=240):
             alt.Tooltip("median:Q", title="median s/epoch", format=".4f"),
             alt.Tooltip("min:Q", title="fastest", format=".4f"),
             alt.Tooltip("max:Q", title="slowest", format=".4f"),
-            alt.Tooltip("ratio:Q", title="NumPy ÷ this", format=".2f"),
+            alt.Tooltip("ratio:Q", title="NumPy's time ÷ this one's", format=".2f"),
         ],  # fmt: skip
     )
     bars = base.mark_bar().encode(
-        x=alt.X("median:Q", title="seconds per epoch (median)", scale=alt.Scale(domainMax=1.8 * data["max"].max())),
+        x=alt.X("median:Q", title="seconds per epoch (median)", scale=x_scale),
         color=alt.Color(
             "backend:N", sort=order, scale=_backend_scale(data, 0), title=None, legend=alt.Legend(orient="top")
         ),  # fmt: skip
     )
-    spread = base.mark_rule(color="black", strokeWidth=2).encode(x="min:Q", x2="max:Q")
-    text = base.mark_text(align="left", dx=6, fontSize=12).encode(x="max:Q", text="label:N")
-    return alt.layer(bars, spread, text).properties(height=height)
+    spread = base.mark_rule(color="black", strokeWidth=2).encode(x="min:Q", x2="max_shown:Q")
+    cut = base.transform_filter(alt.datum.cut).mark_point(shape="triangle-right", filled=True, color="black", size=60)
+    text = base.mark_text(align="left", dx=8).encode(x=alt.datum(cap), text="label:N")
+    return alt.layer(bars, spread, cut.encode(x="max_shown:Q"), text).properties(height=height)

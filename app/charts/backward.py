@@ -4,12 +4,22 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from app.charts.common import NUMBER, distinct_scale, diverging_scale, log_domain, log_ticks
+from app.charts.common import (
+    NUMBER,
+    activation_scale,
+    distinct_scale,
+    diverging_scale,
+    log_domain,
+    log_ticks,
+    spread_labels,
+)
 from core.analysis.backward_trace import matrix_frame
 from core.analysis.notation import layer_name
 
 LOG_FLOOR = 1e-20  # zeros drawn here on log scales
 MAX_POINTS = 400  # steps per line in the gradient-norm charts
+LABEL_GAP, MIN_LABEL_PX = 0.065, 15  # line names at least this share of the plot's height apart (and 15 px)
+LEADER = 0.07  # the names sit this share of the x span right of the line ends, joined by a dotted leader
 COMPARISON_COLUMNS = {  # the NumPy-vs-autograd table: column → what a student reads
     "layer": "layer",
     "quantity": "gradient",
@@ -168,27 +178,46 @@ def thin_steps(norms, max_points=MAX_POINTS):
     return norms[norms["step"].isin(keep)]
 
 
-def _labelled_lines(frame, x, y, x_field, series_field, scale, series_title):
+def _labelled_lines(frame, x, y, x_field, series_field, scale, series_title, ticks, height, panel=None):
     """Lines in clearly different hues, each named by text at its right end (no legend lookup needed).
 
-    Returns the layers (lines, labels) without data; the caller gives the data to the layer chart.
+    Names that would overlap (lines ending close together on the log axis spanning ``ticks``) are spread apart,
+    at least ``LABEL_GAP`` of the plot's ``height`` from each other within each ``panel`` (a facet column), and
+    joined to their line's end by a thin leader. Returns (lines, leaders, names, data): layers without data, and
+    the one frame they share (a facet needs one), the lines' rows with role "line" and one row per name with role
+    "label" (x and ``shown`` where the name sits, ``end_x``, ``end_y`` the line's end).
     """
+    groups = [panel] if panel else []
+    frame = frame.reset_index(drop=True)
+    ends = frame.loc[frame.groupby([*groups, series_field])[x_field].idxmax()]
+    ends = ends[np.isfinite(ends["shown"])]  # a line that ends in NaN or ∞ has no place on the axis
+    lo, hi = np.log10(min(ticks)), np.log10(max(ticks))
+    gap = max(LABEL_GAP * height, MIN_LABEL_PX) / height * (hi - lo)  # in decades
+    spread = [pd.Series(spread_labels(np.log10(g["shown"]), gap, lo + gap / 2, hi - gap / 2), index=g.index)
+              for _, g in (ends.groupby(groups) if groups else [(None, ends)])]  # fmt: skip
+    stub = LEADER * max(float(frame[x_field].max() - frame[x_field].min()), 1.0)
+    labels = ends.assign(role="label", end_x=ends[x_field], end_y=ends["shown"], shown=10.0 ** pd.concat(spread),
+                         **{x_field: ends[x_field] + stub})  # fmt: skip
+    data = pd.concat([frame.assign(role="line"), labels], ignore_index=True)
     base = alt.Chart().encode(x=x, y=y, color=alt.Color(f"{series_field}:N", scale=scale, title=series_title))
-    lines = base.mark_line(point=frame[x_field].nunique() < 40)
-    last = base.transform_joinaggregate(end=f"max({x_field})", groupby=[series_field]).transform_filter(
-        f"datum.{x_field} == datum.end"
-    )
-    return lines, last.mark_text(align="left", dx=6, fontWeight="bold").encode(text=f"{series_field}:N")
+    lines = base.transform_filter(alt.datum.role == "line").mark_line(point=frame[x_field].nunique() < 40)
+    at_label = base.transform_filter(alt.datum.role == "label")
+    leaders = at_label.mark_rule(strokeWidth=1, strokeDash=[2, 2]).encode(x2="end_x:Q", y2="end_y:Q")  # not data
+    names = at_label.mark_text(align="left", dx=3, fontWeight="bold").encode(text=f"{series_field}:N")
+    return lines, leaders, names, data
 
 
-def _room_for_labels(values, share=0.15):
+def _room_for_labels(values, share=0.25):
     """A domain for a linear x axis from the first to the last value plus ``share`` of the span for end labels."""
     lo, hi = float(np.min(values)), float(np.max(values))
     return [lo, hi + share * max(hi - lo, 1.0)]
 
 
-def grad_norm_chart(norms, title, height=320, width="container"):
-    """‖∂L/∂W⁽ˡ⁾‖ over training steps, one line per layer (distinct hues, named at its end), log scale."""
+def grad_norm_chart(norms, title, height=320, width="container", panel=None):
+    """‖∂L/∂W⁽ˡ⁾‖ over training steps, one line per layer (distinct hues, named at its end), log scale.
+
+    ``panel``: the column the caller facets by (the names are spread apart within each panel).
+    """
     frame = _floored(thin_steps(norms), "grad_norm").assign(name=lambda f: "layer " + f["layer"].astype(str))
     ticks = log_ticks(frame["shown"])
     last = int(frame["step"].max())  # no tick labels in the room left for the line names
@@ -197,10 +226,11 @@ def grad_norm_chart(norms, title, height=320, width="container"):
     y = alt.Y("shown:Q", scale=alt.Scale(type="log", domain=log_domain(ticks)), title="‖∂L/∂W‖ (log scale)",
               axis=alt.Axis(values=ticks, format="~g"))  # fmt: skip
     names = [f"layer {l}" for l in sorted(frame["layer"].unique())]
-    lines, labels = _labelled_lines(frame, x, y, "step", "name", distinct_scale(names), "layer (1 = input side)")
+    lines, leaders, labels, data = _labelled_lines(frame, x, y, "step", "name", distinct_scale(names),
+                                                   "layer (1 = input side)", ticks, height, panel)  # fmt: skip
     tooltip = [alt.Tooltip("step:Q"), alt.Tooltip("name:N", title="layer"),
                alt.Tooltip("grad_norm:Q", title="‖∂L/∂W‖", format=".3~e")]  # fmt: skip
-    chart = alt.layer(lines.encode(tooltip=tooltip), labels, data=frame)
+    chart = alt.layer(lines.encode(tooltip=tooltip), leaders, labels, data=data)
     return chart.properties(title=title, height=height, width=width)
 
 
@@ -209,7 +239,7 @@ def vanishing_chart(norms, labels, height=300, width=300):
     frame = norms.assign(activation_name=norms["activation"].map(labels))
     order = [labels[a] for a in norms["activation"].unique()]
     return (
-        grad_norm_chart(frame, title="", height=height, width=width)
+        grad_norm_chart(frame, title="", height=height, width=width, panel="activation_name")
         .facet(column=alt.Column("activation_name:N", sort=order, title=None))
         .properties(
             title=alt.Title(
@@ -227,11 +257,13 @@ def depth_profile_chart(norms, labels, step=1, height=300):
     ticks = log_ticks(frame["shown"])
     layers = list(range(1, int(frame["layer"].max()) + 1))
     x = alt.X("layer:Q", title="layer (1 = input side, last = output)", axis=alt.Axis(values=layers, format="d"),
-              scale=alt.Scale(domain=_room_for_labels(frame["layer"], 0.2), nice=False))  # fmt: skip
+              scale=alt.Scale(domain=_room_for_labels(frame["layer"], 0.3), nice=False))  # fmt: skip
     y = alt.Y("shown:Q", scale=alt.Scale(type="log", domain=log_domain(ticks)), title="‖∂L/∂W‖ (log scale)",
               axis=alt.Axis(values=ticks, format="~g"))  # fmt: skip
-    lines, names = _labelled_lines(frame, x, y, "layer", "name", distinct_scale(frame["name"].unique()), "activation")
+    shown = {a: labels[a] for a in frame["activation"].unique()}
+    lines, leaders, names, data = _labelled_lines(frame, x, y, "layer", "name", activation_scale(shown), "activation",
+                                                  ticks, height)  # fmt: skip
     tooltip = [alt.Tooltip("name:N", title="activation"), alt.Tooltip("layer:Q"),
                alt.Tooltip("grad_norm:Q", title="‖∂L/∂W‖", format=".3~e")]  # fmt: skip
     title = alt.Title("Gradient norm of every layer before training", subtitle=f"step {step}, log scale")
-    return alt.layer(lines.encode(tooltip=tooltip), names, data=frame).properties(title=title, height=height)
+    return alt.layer(lines.encode(tooltip=tooltip), leaders, names, data=data).properties(title=title, height=height)

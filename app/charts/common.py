@@ -10,7 +10,12 @@ SERIES_COLORS = {"mini-batch": "#9e9e9e", "train (epoch mean)": "#1f77b4", "vali
 # Lines that must be told apart at a glance (layers, activations): Tableau 10, not shades of one hue.
 DISTINCT_COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
                    "#9c755f", "#bab0ac"]  # fmt: skip
+# One colour per activation on every chart that compares activations (keys of core.nn.activations.ACTIVATIONS).
+ACTIVATION_COLORS = {"sigmoid": "#4e79a7", "tanh": "#f28e2b", "relu": "#e15759", "elu": "#59a14f",
+                     "leaky_relu": "#b07aa1", "identity": "#9c755f"}  # fmt: skip
 NUMBER = ".3~g"  # legends, axes and tooltips of values that can be huge or tiny: 0.25, 1.5e+12, 3e-7
+# Log-axis tick labels over many decades: 0.001 … 1000 written out, beyond that 1e-7, 1e+6 (never 0.000001)
+LOG_LABELS = "datum.value >= 0.001 && datum.value < 10000 ? format(datum.value, '~g') : format(datum.value, '.0e')"
 
 
 def diverging_scale(values, scheme="redblue"):
@@ -39,6 +44,11 @@ def distinct_scale(names):
     """Clearly different hues for up to 10 named lines, in the order given."""
     names = list(names)
     return alt.Scale(domain=names, range=[DISTINCT_COLORS[k % len(DISTINCT_COLORS)] for k in range(len(names))])
+
+
+def activation_scale(labels):
+    """The colours of ``ACTIVATION_COLORS`` for the activations {key: shown name} of a chart, in that order."""
+    return alt.Scale(domain=list(labels.values()), range=[ACTIVATION_COLORS[key] for key in labels])
 
 
 def log_ticks(values, max_ticks=7):
@@ -70,6 +80,34 @@ def log_ticks(values, max_ticks=7):
 def log_domain(ticks):
     """The domain of a log scale whose axis shows ``ticks`` (from ``log_ticks``) end to end."""
     return [min(ticks), max(ticks)]
+
+
+def spread_labels(positions, gap, lo=-np.inf, hi=np.inf):
+    """Positions for labels that would overlap at ``positions`` (one axis, e.g. log₁₀ of the line ends): each at
+    least ``gap`` from the next, every crowd centred on the mean of its own positions, all kept in [lo, hi].
+
+    Labels are placed in order; a label that comes within ``gap`` of the crowd below joins it, and the crowd is
+    re-centred, until no two crowds are closer than ``gap``. Returns an array in the order given.
+    """
+    v = np.asarray(positions, dtype=np.float64)
+    order = np.argsort(v, kind="stable")
+    crowds = []  # [first, last] indices into v[order], each crowd spread evenly about the mean of its members
+    for k in range(len(v)):
+        crowds.append([k, k])
+        while len(crowds) > 1:
+            (a0, a1), (b0, b1) = crowds[-2], crowds[-1]
+            top_a = v[order[a0 : a1 + 1]].mean() + (a1 - a0) / 2 * gap
+            bottom_b = v[order[b0 : b1 + 1]].mean() - (b1 - b0) / 2 * gap
+            if bottom_b - top_a >= gap:
+                break
+            crowds[-2:] = [[a0, b1]]
+    out = np.empty_like(v)
+    for first, last in crowds:
+        n = last - first + 1
+        centre = v[order[first : last + 1]].mean()
+        centre = min(max(centre, lo + (n - 1) / 2 * gap), hi - (n - 1) / 2 * gap)  # inside [lo, hi] if it fits
+        out[order[first : last + 1]] = centre + (np.arange(n) - (n - 1) / 2) * gap
+    return out
 
 
 def fmt(x, digits=4):

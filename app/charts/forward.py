@@ -24,6 +24,11 @@ def quantity_labels(is_output, batch_norm):
     return {"z": "z = W a + b", "a": "a = f(z)"}
 
 
+def _index_title(is_output):
+    """The x axis of a layer's chart: its units j, or on the output layer the classes k (one logit per class)."""
+    return "class k" if is_output else "unit j"
+
+
 def _meanings(frame, is_output):
     """``frame`` with a ``meaning`` column (legend labels) and the labels in forward order."""
     labels = quantity_labels(is_output, "bn" in set(frame["quantity"]))
@@ -43,11 +48,12 @@ def layer_bars(frame, title, height, is_output=False):
     """Grouped bars per unit, one bar per step (z grey, z̃ = BN(z) amber, a purple), so the effect of each is visible."""
     data, labels = _meanings(frame, is_output)
     colors = alt.Scale(domain=labels, range=QUANTITY_COLORS if len(labels) == 3 else QUANTITY_COLORS[::2])
+    index = _index_title(is_output)
     base = alt.Chart(data, title=title).encode(
-        x=alt.X("unit:O", title="unit j", axis=alt.Axis(labelAngle=0)),
+        x=alt.X("unit:O", title=index, axis=alt.Axis(labelAngle=0)),
         tooltip=[
             alt.Tooltip("layer_name:N", title="layer"),
-            alt.Tooltip("unit:O", title="unit j"),
+            alt.Tooltip("unit:O", title=index),
             alt.Tooltip("meaning:N", title="quantity"),
             alt.Tooltip("value:Q", format=".4g"),
         ],  # fmt: skip
@@ -67,18 +73,19 @@ def layer_strip(frame, title, height, is_output=False):
     data, labels = _meanings(frame, is_output)
     n = int(frame["unit"].max()) + 1
     step = max(1, 10 ** int(np.log10(n)) // 2) if n > 20 else 1
+    index = _index_title(is_output)
     strip = (
         alt.Chart(data, title=title)
         .mark_rect()
         .encode(
-            x=alt.X("unit:O", title="unit j", axis=alt.Axis(values=list(range(0, n, step)), labelAngle=0)),
+            x=alt.X("unit:O", title=index, axis=alt.Axis(values=list(range(0, n, step)), labelAngle=0)),
             y=alt.Y("meaning:N", title=None, sort=labels),
             color=alt.Color(
                 "value:Q", scale=diverging_scale(data["value"]), title="value", legend=alt.Legend(format=NUMBER)
             ),  # fmt: skip
             tooltip=[
                 alt.Tooltip("layer_name:N", title="layer"),
-                alt.Tooltip("unit:O", title="unit j"),
+                alt.Tooltip("unit:O", title=index),
                 alt.Tooltip("meaning:N", title="quantity"),
                 alt.Tooltip("value:Q", format=".4g"),
             ],  # fmt: skip

@@ -4,7 +4,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from app.charts.common import diverging_scale
+from app.charts.common import LOG_LABELS, activation_scale, diverging_scale, log_domain, log_ticks
 from core.analysis.backward_trace import MAX_CELLS, matrix_frame
 from core.analysis.jacobians import METHOD_LABELS
 
@@ -55,11 +55,11 @@ def network_heatmap(J, class_names, x_title, height=260):
     cells = base.mark_rect().encode(
         x=alt.X("col:O", title=x_title, axis=alt.Axis(labels=False, ticks=False)),
         y=alt.Y("class:N", sort=list(class_names), title="class k"),
-        color=alt.Color("value:Q", scale=diverging_scale(frame["value"]), title="∂out_k/∂x_i"),
+        color=alt.Color("value:Q", scale=diverging_scale(frame["value"]), title="∂outₖ/∂xᵢ"),
         tooltip=[
             alt.Tooltip("class:N", title="class k"),
             alt.Tooltip("cols:N", title="input(s) i"),
-            alt.Tooltip("value:Q", title="∂out_k/∂x_i", format=".4~e"),
+            alt.Tooltip("value:Q", title="∂outₖ/∂xᵢ", format=".4~e"),
         ],
     )
     return cells.properties(height=height)
@@ -74,12 +74,12 @@ def saliency_chart(frame, cell=110, columns=5):
         .encode(
             x=alt.X("col:O", axis=None),
             y=alt.Y("row:O", axis=None),
-            color=alt.Color("value:Q", scale=diverging_scale(frame["value"]), title="∂out_k/∂pixel"),
+            color=alt.Color("value:Q", scale=diverging_scale(frame["value"]), title="∂outₖ/∂pixel"),
             tooltip=[
                 alt.Tooltip("class:N", title="class k"),
                 alt.Tooltip("row:O", title="pixel row"),
                 alt.Tooltip("col:O", title="pixel column"),
-                alt.Tooltip("value:Q", title="∂out_k/∂pixel", format=".4~e"),
+                alt.Tooltip("value:Q", title="∂outₖ/∂pixel", format=".4~e"),
             ],
         )
         .properties(width=cell, height=cell)
@@ -96,45 +96,56 @@ def _floored(frame):
     return frame.assign(shown=shown, base=10.0 ** (np.floor(np.log10(shown.min())) - 1) if len(shown) else LOG_FLOOR)
 
 
+def _sigma_axis(data, title):
+    """The log y of singular values: 1-2-5 or decade ticks from the bars' base to the largest σ."""
+    ticks = log_ticks([*data["shown"], *data["base"]])
+    return alt.Y("shown:Q", title=title, scale=alt.Scale(type="log", domain=log_domain(ticks)),
+                 axis=alt.Axis(values=ticks, labelExpr=LOG_LABELS))  # fmt: skip
+
+
 def singular_value_chart(frame, series, title, subtitle, height=260, colors=None):
-    """Bars of σ_k on a log axis, one bar per ``series`` value side by side at each k (``singular_value_frame``)."""
+    """Bars of σₖ on a log axis, one bar per ``series`` value side by side at each k (``singular_value_frame``)."""
     color = alt.Color(
         f"{series}:N", title=None, sort=list(dict.fromkeys(frame[series])), legend=alt.Legend(orient="top")
     )
     if colors is not None:
         color = color.scale(colors)
-    base = alt.Chart(_floored(frame), title=alt.Title(title, subtitle=subtitle)).encode(
+    data = _floored(frame)
+    base = alt.Chart(data, title=alt.Title(title, subtitle=subtitle)).encode(
         x=alt.X("k:O", title="k (largest first)", axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset(f"{series}:N", sort=list(dict.fromkeys(frame[series]))),
         tooltip=[
             alt.Tooltip(f"{series}:N"),
             alt.Tooltip("k:O"),
-            alt.Tooltip("singular_value:Q", title="σ_k", format=".4~e"),
+            alt.Tooltip("singular_value:Q", title="σₖ", format=".4~e"),
         ],  # fmt: skip
     )
-    bars = base.mark_bar().encode(
-        y=alt.Y("shown:Q", scale=alt.Scale(type="log"), title="singular value σ_k (log)"), y2="base:Q", color=color
-    )
+    bars = base.mark_bar().encode(y=_sigma_axis(data, "singular value σₖ (log)"), y2="base:Q", color=color)
     return bars.properties(height=height)
 
 
-def spectrum_grid_chart(frame, height=220, width=220):
-    """``singular_value_chart`` per depth (``spectrum_by_architecture``), sharing the log axis."""
-    order = list(dict.fromkeys(frame["activation"]))
-    base = alt.Chart(_floored(frame)).encode(
+def spectrum_grid_chart(frame, labels, height=220, width=220):
+    """``singular_value_chart`` per depth (``spectrum_by_architecture``), sharing the log axis.
+
+    ``labels``: activation → the name shown (e.g. "relu" → "ReLU"); each keeps its colour of every chart.
+    """
+    data = _floored(frame).assign(activation=lambda f: f["activation"].map(labels))
+    shown = {a: labels[a] for a in dict.fromkeys(frame["activation"])}
+    order = list(shown.values())
+    base = alt.Chart(data).encode(
         x=alt.X("k:O", title="k", axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset("activation:N", sort=order),
         tooltip=[
             alt.Tooltip("activation:N"),
             alt.Tooltip("depth:O", title="hidden layers"),
             alt.Tooltip("k:O"),
-            alt.Tooltip("singular_value:Q", title="σ_k", format=".4~e"),
+            alt.Tooltip("singular_value:Q", title="σₖ", format=".4~e"),
         ],  # fmt: skip
     )
     bars = base.mark_bar().encode(
-        y=alt.Y("shown:Q", scale=alt.Scale(type="log"), title="σ_k (log)"),
+        y=_sigma_axis(data, "singular value σₖ (log)"),
         y2="base:Q",
-        color=alt.Color("activation:N", sort=order, title="activation", scale=alt.Scale(scheme="category10")),
+        color=alt.Color("activation:N", sort=order, title="activation", scale=activation_scale(shown)),
     )
     title = alt.Title(
         "Singular values at initialization, by depth", subtitle="same seed and weights, activation varied"

@@ -9,6 +9,8 @@ METRIC_TITLES = {"loss": "Cross-entropy loss", "accuracy": "Accuracy"}
 SERIES = {"train": "train (epoch mean)", "validation": "validation"}  # history's split → legend entry
 SPLIT_SHAPES = {"train": "circle", "test": "triangle-up"}
 CLASS_TITLE = ["Class (region:", "predicted; point:", "true)"]
+LOSS_CLIP = 10  # the loss axis ends near 10 × the first loss; larger losses (a diverging run) sit on its top edge
+CLIPPED = "#c2272d"  # the ▲ of a loss beyond the axis
 
 
 def curve_frame(history, metric, steps=None, steps_per_epoch=1):
@@ -27,40 +29,65 @@ def curve_frame(history, metric, steps=None, steps_per_epoch=1):
     return frame[frame.value > 0] if metric == "loss" else frame
 
 
+def clip_losses(frame, factor=LOSS_CLIP):
+    """``frame`` (``curve_frame`` of the loss) with ``shown``: the loss, or ``top`` where it is larger; and ``top``.
+
+    ``top`` is the first 1-2-5 tick at or above ``factor`` × the first loss, or None when no loss exceeds that:
+    a diverging run's losses (1e+239 …) would otherwise squash every other point onto the axis' bottom.
+    """
+    if not len(frame):
+        return frame.assign(shown=frame.value), None
+    first = float(frame.sort_values(["epoch", "step"]).value.iloc[0])
+    cap = factor * first
+    if not (frame.value > cap).any():
+        return frame.assign(shown=frame.value), None
+    top = min(t for t in log_ticks([cap]) if t >= cap * (1 - 1e-9))
+    return frame.assign(shown=frame.value.clip(upper=top)), top
+
+
 def learning_curve(history, metric, height=300, steps=None, steps_per_epoch=1):
     """Per-epoch train and validation ``metric`` (history in long form: epoch, split, metric, value).
 
     With ``steps`` (step, loss) the mini-batch losses are drawn faintly behind the loss curve, with
     their own legend entry. The epoch axis has whole-epoch ticks; the loss axis is logarithmic with
-    1-2-5 (or decade) ticks.
+    1-2-5 (or decade) ticks and ends near ``LOSS_CLIP`` × the first loss: larger losses (a diverging
+    run) are drawn on the top edge as ▲, their value in the tooltip, and the subtitle says so.
     """
     title = METRIC_TITLES[metric]
     frame = curve_frame(history, metric, steps, steps_per_epoch)
+    frame, top = clip_losses(frame) if metric == "loss" else (frame.assign(shown=frame.value), None)
     series = [s for s in ("mini-batch", *SERIES.values()) if s in set(frame.series)]
     if metric == "loss":
-        ticks = log_ticks(frame.value)
+        ticks = log_ticks(frame.shown)
         y_scale, y_axis = alt.Scale(type="log", domain=log_domain(ticks)), alt.Axis(values=ticks, format="~g")
     else:
         y_scale, y_axis = alt.Scale(domain=[0, 1]), alt.Axis(format="~%", tickCount=5)
     last = max(1, int(frame.epoch.max())) if len(frame) else 1
     x = alt.X("epoch:Q", title="Epoch", scale=alt.Scale(domain=[0, last], nice=False),
-              axis=alt.Axis(tickMinStep=1, format="d"))  # fmt: skip
+              axis=alt.Axis(tickMinStep=1, format="d", tickCount=min(last, 10)))  # fmt: skip
     base = alt.Chart(frame).encode(
         x=x,
-        y=alt.Y("value:Q", title="Loss (log scale)" if metric == "loss" else title, scale=y_scale, axis=y_axis),
+        y=alt.Y("shown:Q", title="Loss (log scale)" if metric == "loss" else title, scale=y_scale, axis=y_axis),
         color=alt.Color("series:N", scale=series_scale(series), title=None, legend=alt.Legend(orient="top")),
         tooltip=[
             alt.Tooltip("series:N", title="Curve"),
             alt.Tooltip("epoch:Q", title="Epoch", format=".2~f"),
             alt.Tooltip("step:Q", title="Step"),
-            alt.Tooltip("value:Q", title=title, format=".4f"),
+            alt.Tooltip("value:Q", title=title, format=".4~g"),
         ],  # fmt: skip
     )
     batch = base.transform_filter(alt.datum.series == "mini-batch").mark_line(opacity=0.45, strokeWidth=1)
     epochs = base.transform_filter(alt.datum.series != "mini-batch")
     line = epochs.mark_line(strokeWidth=3)
     points = epochs.mark_point(filled=True, size=50)
-    return alt.layer(batch, line, points).properties(title=f"{title} per epoch", height=height)
+    layers = [batch, line, points]
+    chart_title = f"{title} per epoch"
+    if top is not None:
+        beyond = base.transform_filter(alt.datum.value > top).mark_point(shape="triangle-up", filled=True, size=90,
+                                                                         opacity=1).encode(color=alt.value(CLIPPED))  # fmt: skip
+        layers.append(beyond)
+        chart_title = alt.Title(chart_title, subtitle=f"losses above {top:g} ({LOSS_CLIP}× the first) as ▲ at the top")
+    return alt.layer(*layers).properties(title=chart_title, height=height)
 
 
 def decision_regions(grid, points, class_names, height=420):

@@ -1,4 +1,4 @@
-"""The Jacobian ∂out/∂in of every module and of the whole network, computed three ways.
+"""The Jacobian ∂out/∂in of every module of a network, computed three ways.
 
 A module maps one sample x (D_in,) to out (D_out,); its Jacobian J (D_out, D_in) has J[j, i] = ∂out_j/∂x_i:
     Linear z = x Wᵀ + b:         J = W;
@@ -13,6 +13,9 @@ J[n·D + j, m·D + i] = ∂y[n, j]/∂X[m, i] (row-major, as ``X.ravel()``).
 same parameters) or "finite_difference" (central differences, ``core.nn.gradcheck.numerical_jacobian``); all in
 float64, on copies: the modules and MLPs passed in are never changed. Backward never builds J: it computes the
 vector-Jacobian product dout · J directly (``vjp_check`` compares the two).
+
+The whole network's Jacobian is in ``core.analysis.network_jacobian``, the formulas in numbers in
+``core.analysis.jacobian_equations``.
 """
 
 import copy
@@ -21,7 +24,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.analysis.notation import activation_tex, tex_number
 from core.nn.activations import ACTIVATIONS
 from core.nn.batchnorm import BatchNormModule
 from core.nn.gradcheck import numerical_jacobian
@@ -31,7 +33,6 @@ from core.nn.mlp import MLP
 
 METHODS = ("analytic", "autograd", "finite_difference")
 METHOD_LABELS = {"analytic": "formula", "autograd": "autograd", "finite_difference": "finite differences"}
-OUTPUTS = ("probs", "logits")
 MAX_ENTRIES = 4_000_000  # entries of one Jacobian (32 MB in float64)
 ACTIVATION_NAMES = {cls: name for name, cls in ACTIVATIONS.items()}
 
@@ -66,8 +67,12 @@ def _float64(module):
 
 
 def _forward(module, X):
-    """``module``'s output for a batch X (N, D); batch norm's running estimates are left alone."""
-    return module.forward(X, update_stats=False) if isinstance(module, BatchNormModule) else module.forward(X)
+    """``module``'s output for a batch X (N, D); batch norm's running estimates are left alone.
+
+    Huge weights (a diverged run's) may overflow to ∞ here, silently: the Jacobian that needs the output checks it.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return module.forward(X, update_stats=False) if isinstance(module, BatchNormModule) else module.forward(X)
 
 
 def _sizes(module, D):
@@ -117,10 +122,16 @@ def module_jacobian(module, x, method="analytic"):
     m = _float64(module)
     X = _batch_input(m, x)
     if method == "analytic":
-        return _analytic(m, X)
-    if method == "autograd":
-        return _autograd(m, X)
-    return numerical_jacobian(lambda v: _forward(m, v.reshape(X.shape)).ravel(), X.ravel())
+        J = _analytic(m, X)
+    elif method == "autograd":
+        J = _autograd(m, X)
+    else:
+        with np.errstate(invalid="ignore"):  # ∞ − ∞ where the output overflows: reported below
+            J = numerical_jacobian(lambda v: _forward(m, v.reshape(X.shape)).ravel(), X.ravel())
+    if not np.isfinite(J).all():
+        raise JacobianError(f"the Jacobian overflows (entries NaN or ∞): this {kind(m).replace('_', ' ')} module's "
+                            "weights are too large")  # fmt: skip
+    return J
 
 
 def _analytic(m, X):
@@ -241,8 +252,9 @@ def feature_major(J, N):
     return J[np.ix_(order, order)]
 
 
-def _float64_net(mlp, train=False):
-    net = MLP.from_weights(mlp.get_weights(), mlp.activation)  # float64, the caller's MLP untouched
+def float64_copy(mlp, train=False):
+    """A float64 copy of ``mlp`` (same weights and activation), in training or eval mode; ``mlp`` is untouched."""
+    net = MLP.from_weights(mlp.get_weights(), mlp.activation)
     return net.train() if train else net.eval()
 
 
@@ -256,12 +268,12 @@ def module_inputs(mlp, X, train=False):
     if X.ndim != (2 if train else 1) or X.shape[-1] != mlp.widths[0]:
         wanted = f"a batch (N, {mlp.widths[0]})" if train else f"one sample of {mlp.widths[0]} features"
         raise JacobianError(f"this network takes {wanted}, got shape {X.shape}")
-    net = _float64_net(mlp, train)
+    net = float64_copy(mlp, train)
     a, out = (X if train else X[None]), []
     for l in range(net.n_layers):
         for module in net.block_modules(l):
             out.append((l + 1, module, a if train else a[0]))
-            a = _forward(module, a)
+            a = _forward(module, a)  # may overflow: the next module's Jacobian refuses a non-finite input
     return out + [(net.n_layers, net.softmax, a if train else a[0])]
 
 
@@ -287,140 +299,3 @@ def batchnorm_jacobians(mlp, X, layer, methods=METHODS):
     for l, m, a in module_inputs(mlp, X, train=True):
         if l == layer and kind(m) == "batch_norm":
             return _three_ways(l, m, a, methods)
-
-
-# ---- the whole network ----
-
-
-@dataclass
-class NetworkJacobian:
-    """∂(output)/∂x of the whole network at one sample, eval mode."""
-
-    jacobian: np.ndarray  # (C, D)
-    singular_values: np.ndarray  # (min(C, D),) largest first
-    factors: list  # [(layer, kind, J)] the module Jacobians, forward order ("analytic" only; else empty)
-    output: str  # "probs" or "logits"
-
-
-def network_jacobian(mlp, x, output="probs", method="analytic"):
-    """The input-output Jacobian of ``mlp`` at x (D,) in eval mode, float64, and its singular values.
-
-    "analytic" builds it by the chain rule, J = J_softmax · J_L · … · J_1 (``module_jacobian`` of every module,
-    the last first; without softmax for ``output="logits"``); "autograd" differentiates the whole torch twin
-    (``TorchMLP``) with ``torch.func.jacrev``; "finite_difference" perturbs each input of the NumPy MLP.
-
-    Shape: x (D,) → jacobian (C, D), singular_values (min(C, D),).
-    """
-    if output not in OUTPUTS:
-        raise JacobianError(f"unknown output {output!r}: choose probs or logits")
-    if method not in METHODS:
-        raise JacobianError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
-    modules = module_inputs(mlp, x)[: None if output == "probs" else -1]
-    factors = []
-    if method == "analytic":
-        J = np.eye(mlp.widths[0])
-        for l, m, a in modules:
-            factors.append((l, kind(m), module_jacobian(m, a)))
-            J = factors[-1][2] @ J  # chain rule: (D_out, D_in) @ (D_in, D)
-    elif method == "autograd":
-        J = _network_autograd(mlp, modules[0][2], output)
-    else:
-        net = _float64_net(mlp)
-        f = net.forward if output == "probs" else net.logits
-        J = numerical_jacobian(lambda v: f(v[None])[0], modules[0][2])
-    return NetworkJacobian(J, np.linalg.svd(J, compute_uv=False), factors, output)
-
-
-def _network_autograd(mlp, x, output):
-    import torch
-
-    from core.nn.torch_mlp import TorchMLP
-
-    net = TorchMLP(mlp.widths[0], mlp.widths[1:-1], mlp.widths[-1], mlp.activation, dtype="float64", device="cpu",
-                   batch_norm=mlp.batch_norm).eval()  # fmt: skip
-    net.load_numpy_weights(mlp.get_weights())
-    f = (lambda v: torch.softmax(net(v[None]), dim=1)[0]) if output == "probs" else (lambda v: net(v[None])[0])
-    return torch.func.jacrev(f)(torch.from_numpy(np.array(x))).detach().numpy()
-
-
-def singular_value_frame(jacobians):
-    """Long form of the singular values of {label: NetworkJacobian}: columns label, k (from 0), singular_value."""
-    rows = [{"label": label, "k": k, "singular_value": float(s)}
-            for label, nj in jacobians.items() for k, s in enumerate(nj.singular_values)]  # fmt: skip
-    return pd.DataFrame(rows, columns=["label", "k", "singular_value"])
-
-
-def spectrum_by_architecture(x, n_classes, activations, depths, width, seed, output="logits"):
-    """Singular values of the input-output Jacobian at x of freshly initialized nets, one per activation × depth.
-
-    Every net of a depth starts from the same seeded Kaiming weights (``initial_weights``): only the activation
-    differs. Long form: columns activation, depth, k, singular_value.
-    """
-    from core.training.backends import initial_weights
-
-    frames = []
-    for depth in depths:
-        weights = initial_weights(len(x), (width,) * depth, n_classes, seed)
-        spectra = {a: network_jacobian(MLP.from_weights(weights, a), x, output) for a in activations}
-        frames.append(singular_value_frame(spectra).rename(columns={"label": "activation"}).assign(depth=depth))
-    return pd.concat(frames, ignore_index=True)[["activation", "depth", "k", "singular_value"]]
-
-
-def saliency_frame(J, image_shape, class_names):
-    """Each class's row of J (C, D) on the image's grid: columns class, row, col, value.
-
-    For a colour image (3, H, W) each pixel shows the channel entry of largest |value|, sign kept.
-    """
-    C = J.shape[0]
-    maps = J.reshape(C, *image_shape)  # (C, H, W) or (C, 3, H, W)
-    if maps.ndim == 4:
-        pick = np.abs(maps).argmax(axis=1)[:, None]  # (C, 1, H, W)
-        maps = np.take_along_axis(maps, pick, axis=1)[:, 0]  # (C, H, W)
-    k, r, c = np.meshgrid(np.arange(C), np.arange(maps.shape[1]), np.arange(maps.shape[2]), indexing="ij")
-    return pd.DataFrame({"class": np.asarray(class_names)[k.ravel()], "row": r.ravel(), "col": c.ravel(),
-                         "value": maps.ravel()})  # fmt: skip
-
-
-# ---- the formulas, with the numbers of the sample ----
-
-
-def module_latex(mj, activation, batch_norm=False):
-    """LaTeX lines for ``st.latex``: the Jacobian formula of ``mj`` (a ``ModuleJacobians``) and one entry in numbers.
-
-    ``batch_norm``: the network has batch norm (an activation then receives z̃, batch norm's output).
-    """
-    l, J, m = mj.layer, mj.jacobians.get("analytic"), mj.module
-    J = module_jacobian(m, mj.x) if J is None else J
-    n = lambda v: tex_number(v, brackets=True)  # noqa: E731
-    if mj.kind == "linear":
-        into = "x" if l == 1 else f"a^{{({l - 1})}}"
-        H, D = J.shape
-        return [rf"J = \frac{{\partial z^{{({l})}}}}{{\partial {into}}} = W^{{({l})}} \in \mathbb{{R}}^{{{H}\times{D}}},"
-                rf"\qquad J_{{0,0}} = W^{{({l})}}_{{0,0}} = {tex_number(J[0, 0])}"]  # fmt: skip
-    if mj.kind == "softmax":
-        p = m.forward(mj.x[None])[0]  # (C,)
-        lines = [r"J = \frac{\partial p}{\partial z^{(L)}} = \operatorname{diag}(p) - p\,p^\top,"
-                 r"\qquad J_{k,k'} = p_k\,(\mathbf{1}[k = k'] - p_{k'})",
-                 rf"J_{{0,0}} = p_0 (1 - p_0) = {n(p[0])} \cdot {n(1 - p[0])} = {tex_number(J[0, 0])}"]  # fmt: skip
-        if len(p) > 1:
-            lines.append(rf"J_{{0,1}} = -p_0\,p_1 = -{n(p[0])} \cdot {n(p[1])} = {tex_number(J[0, 1])}")
-        return lines
-    if mj.kind == "batch_norm":
-        g = m.params["weight"]
-        if m.training:
-            N = mj.x.shape[0]
-            return [r"J_{(n,j),(m,i)} = \frac{\partial \tilde z_{n,j}}{\partial z_{m,i}} = \mathbf{1}[i = j]\,"
-                    r"\frac{\gamma_j}{\sqrt{\sigma_j^2 + \epsilon}}\Big(\mathbf{1}[n = m] - \frac{1}{N} - "
-                    r"\frac{\hat x_{n,j}\,\hat x_{m,j}}{N}\Big)",
-                    rf"N = {N}:\ J_{{(0,0),(0,0)}} = {tex_number(J[0, 0])},\quad J_{{(0,0),(1,0)}} = "
-                    rf"{tex_number(J[0, J.shape[0] // N])}\ \text{{(across samples)}}"]  # fmt: skip
-        v = m.running_var[0]
-        return [rf"J = \frac{{\partial \tilde z^{{({l})}}}}{{\partial z^{{({l})}}}} = \operatorname{{diag}}\Big("
-                r"\frac{\gamma_j}{\sqrt{\mathrm{running\ var}_j + \epsilon}}\Big)",
-                rf"J_{{0,0}} = \frac{{{tex_number(g[0])}}}{{\sqrt{{{tex_number(v)} + {tex_number(m.eps)}}}}} = "
-                rf"{tex_number(J[0, 0])}"]  # fmt: skip
-    _, fprime = activation_tex(m, activation)
-    z = r"\tilde z" if batch_norm else "z"
-    return [rf"J = \frac{{\partial a^{{({l})}}}}{{\partial {z}^{{({l})}}}} = \operatorname{{diag}}\big(f'({z}_0), "
-            rf"\dots, f'({z}_{{{J.shape[0] - 1}}})\big),\qquad f'(z) = {fprime}",
-            rf"J_{{0,0}} = f'({tex_number(mj.x[0])}) = {tex_number(J[0, 0])},\qquad J_{{j,i}} = 0 \text{{ for }} j \ne i"]  # fmt: skip
