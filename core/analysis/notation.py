@@ -9,8 +9,8 @@ chart calls 3 is ``z[3]`` in NumPy. W⁽ˡ⁾ has PyTorch's layout (H_l, H_{l−
 import numpy as np
 
 INDEX_CONVENTION = (
-    "Indices count from 0, like array indices: inputs x₀, x₁, …, units j = 0 … H−1, classes k = 0 … C−1; "
-    "layers count from 1 (a⁽⁰⁾ = x is the input, layer L the output)."
+    "Indices count from 0, as in the code: inputs x₀, x₁, …; units j = 0 … H−1; classes k = 0 … C−1. "
+    "Layers count from 1 (a⁽⁰⁾ = x is the input, layer L the output)."
 )
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 SUPERSCRIPTS = str.maketrans("0123456789()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾")
