@@ -44,7 +44,8 @@ def main(args):
     import pandas as pd
     import torch
 
-    from core.analysis.checkpoint_memory import MeasurementError, depth_sweep, fit_slopes, variant_name
+    from core.analysis.checkpoint_memory import MeasurementError, variant_name
+    from core.analysis.checkpoint_sweeps import depth_sweep, fit_slopes
 
     if args.threads:
         torch.set_num_threads(args.threads)

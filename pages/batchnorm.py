@@ -21,7 +21,7 @@ from core.analysis.batchnorm_study import (
     paired_runs,
     start_difference,
 )
-from core.analysis.notation import INDEX_CONVENTION
+from core.analysis.notation import INDEX_CONVENTION, sup
 from core.training.batches import draw_batch
 from core.training.config import ConfigError
 
@@ -194,10 +194,11 @@ if st.session_state.get("w_bn_course_on"):
 
 st.subheader("What batch norm adds to the parameter count")
 count = bn_parameter_count(data.n_features, config.hidden_dims, data.n_classes)
+titles = {"units": "units", "weights": "weights", "biases_without": "b (without BN)",
+          "trained_without": "trained without BN", "biases_with": "b (with BN)", "gamma": "γ", "beta": "β",
+          "trained_with": "trained with BN", "buffers": "running mean + var (buffers)", "added": "added by BN"}  # fmt: skip
 st.dataframe(count, hide_index=True, width="stretch", column_config={
-    "biases_without": "b (without BN)", "trained_without": "trained without BN", "biases_with": "b (with BN)",
-    "gamma": "γ", "beta": "β", "trained_with": "trained with BN", "buffers": "running mean + var (buffers)",
-    "added": "added by BN",
+    c: st.column_config.NumberColumn(title, format="localized") for c, title in titles.items()  # 7,690, as in the text
 })  # fmt: skip
 total = count.iloc[-1]
 st.markdown(
@@ -245,7 +246,7 @@ dep = batch_dependence(weights, config.activation, data.X_train, sample, A, B, l
 table = dep.table(SHOWN_UNITS)
 st.dataframe(table, column_config={c: st.column_config.NumberColumn(c, format="%.6f") for c in table.columns})
 st.markdown(
-    f"Batch norm's output y⁽{layer}⁾ of training sample {sample} inside two different batches of {size} samples "
+    f"Batch norm's output y{sup(layer)} of training sample {sample} inside two different batches of {size} samples "
     f"(first {min(SHOWN_UNITS, config.width)} units). In training mode it is normalized with each batch's own mean "
     f"and variance: the two outputs differ by up to **{dep.train_gap:.4g}**. In eval mode the running estimates are "
     f"used: they differ by **{dep.eval_gap:.2g}** (the same numbers, up to round-off), and equal the output of the "

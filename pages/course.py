@@ -19,15 +19,10 @@ from core.analysis.course_batchnorm import (
     dead_relus,
     gamma_beta_gradients,
 )
-from core.analysis.course_questions import (
-    QUESTIONS,
-    checkpoint_savings,
-    coin_flip,
-    hessian_at_minimum,
-    numpy_recipe,
-    pytorch_twin,
-    saddle_escape,
-)
+from core.analysis.course_checkpointing import checkpoint_savings
+from core.analysis.course_curvature import coin_flip, hessian_at_minimum, saddle_escape
+from core.analysis.course_questions import QUESTIONS
+from core.analysis.course_training import numpy_recipe, pytorch_twin
 from core.data import IMAGE_DATASETS, files_present
 
 # number → the experiment, called with (the data set it runs on, progress(done, total))

@@ -8,15 +8,8 @@ from app.charts.saddle import coin_flip_chart, eigen_frame, eigenvalue_chart, lo
 from app.controls import keep, sidebar
 from core.analysis.notation import SUPERSCRIPTS
 from core.analysis.random_matrices import goe_positive_fraction
-from core.analysis.surfaces import (
-    ALLOWED,
-    MAX_CRITICAL,
-    SURFACES,
-    SurfaceError,
-    critical_points,
-    get_surface,
-    surface_grid,
-)
+from core.analysis.surface_parser import ALLOWED
+from core.analysis.surfaces import MAX_CRITICAL, SURFACES, SurfaceError, critical_points, get_surface, surface_grid
 from core.analysis.trajectories import (
     OPTIMIZERS,
     TrajectoryError,
@@ -29,7 +22,8 @@ from core.analysis.trajectories import (
 DEFAULTS = {"w_sad_surface": "saddle", "w_sad_expr": "sin(2x) cos(2y) + 0.1 x^2", "w_sad_x0": 1.0, "w_sad_y0": 0.001,
             "w_sad_opt": ["gd", "momentum", "noisy"], "w_sad_lr": 0.1, "w_sad_steps": 40, "w_sad_noise": 0.1,
             "w_sad_seed": 0}  # fmt: skip
-NUMBERS = {c: st.column_config.NumberColumn(c, format="%.4g") for c in ("x", "y", "value", "loss", "eig1", "eig2")}
+COLUMNS = {"x": "x", "y": "y", "value": "f(x, y)", "loss": "f(x, y)", "eig1": "λ₁", "eig2": "λ₂"}  # column: title
+NUMBERS = {c: st.column_config.NumberColumn(title, format="%.4g") for c, title in COLUMNS.items()}
 STALL = {"w_sad_surface": "double_well", "w_sad_x0": 1e-8, "w_sad_y0": 1.5, "w_sad_opt": ["gd", "momentum", "noisy"],
          "w_sad_lr": 0.05, "w_sad_steps": 60, "w_sad_step": 60, "w_sad_noise": 0.1, "w_sad_seed": 0}  # fmt: skip
 
@@ -111,12 +105,14 @@ else:
     right.info("No critical point (∇f = 0) in the plotted square.", icon=":material/search_off:")
 shown = paths.frame[paths.frame["step"] <= k]
 show_chart(surface_chart(grid, critical, shown, eigen, surface.xlim, surface.ylim, chart_height(470)), left)
-right.dataframe(critical, hide_index=True, width="stretch", column_config=NUMBERS)
+right.dataframe(
+    critical[["kind", "eig1", "eig2", "x", "y", "value"]], hide_index=True, width="stretch", column_config=NUMBERS
+)  # the kind beside the eigenvalues that decide it: what a narrow table must not hide
 if len(critical) == MAX_CRITICAL:
     right.caption(f"The {MAX_CRITICAL} lowest critical points; the surface has more.")
 now = shown.groupby("optimizer", sort=False).tail(1)[["optimizer", "step", "x", "y", "loss", "eig1", "eig2"]]
-right.dataframe(now, hide_index=True, width="stretch", column_config=NUMBERS)
-right.caption(f"Where each optimizer is at step {k}; eig1 ≤ eig2 are the Hessian's eigenvalues there.")
+st.dataframe(now, hide_index=True, width="stretch", column_config=NUMBERS)
+st.caption(f"Where each optimizer is at step {k}; λ₁ ≤ λ₂ are the Hessian's eigenvalues there.")
 a, b = st.columns(2, gap="medium")
 show_chart(loss_chart(paths.frame, k, chart_height(260)), a)
 show_chart(eigenvalue_chart(paths.frame, k, chart_height(260)), b)

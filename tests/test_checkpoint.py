@@ -1,25 +1,21 @@
 """Gradient checkpointing: the same loss and gradients as plain backprop in both backends, nothing cached left
 behind, and the measured memory it saves."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 
-from core.analysis.checkpoint_memory import (
-    MeasurementError,
-    SavedBytes,
-    backward_steps,
-    best_k,
-    check_sizes,
-    checkpoint_layout,
-    depth_sweep,
-    fit_slopes,
-    k_sweep,
-    measure_step,
-    reference_slopes,
-)
+from core.analysis.checkpoint_memory import MeasurementError, check_sizes, measure_step
+from core.analysis.checkpoint_steps import backward_steps, checkpoint_layout
+from core.analysis.checkpoint_sweeps import best_k, depth_sweep, fit_slopes, k_sweep, reference_slopes
+from core.analysis.saved_bytes import SavedBytes
 from core.nn.activations import ACTIVATIONS
 from core.nn.checkpoint import segments
 from core.nn.gradcheck import norm_rel_error, numerical_gradient
@@ -171,6 +167,18 @@ def test_numpy_peak_counts_activations_not_the_replaced_gradients():
     assert arrays * 4096 < cost.peak_bytes < arrays * 4096 + 4 * 32768
 
 
+def test_the_first_measurement_in_a_process_counts_only_the_step():
+    """What the first checkpointed step of a fresh process allocates for good (the MLP imports its checkpointed
+    backward lazily) is not part of that step's peak: the first measurement equals the next one."""
+    script = ("from core.analysis.checkpoint_memory import measure_step; "
+              "print(*(measure_step(8, 32, 16, 'sqrt', reps=0).peak_bytes for _ in range(2)))")  # fmt: skip
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=root,
+                         env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
+    first, second = map(int, out.stdout.split())
+    assert abs(first - second) < 1_000, (first, second)
+
+
 def test_torch_peak_counts_saved_activations_not_weights():
     # width 64, batch 8: an activation is 4 kB, a weight 32 kB. Plain autograd saves per hidden layer the
     # Linear's input and the ELU's input (its output is the next Linear's input, counted once), plus x.
@@ -278,3 +286,11 @@ def test_layout_and_step_through_follow_the_segments(depth, k):
             assert now.loc[now.state == "cached", "layer"].tolist() == list(range(s + 1, l + 2))
             assert now.loc[now.state == "checkpoint", "layer"].tolist() == [a + 1 for a, _ in segs[:i]]
     assert steps.in_memory.max() == max(i + e - s for i, (s, e) in enumerate(segs))
+
+
+def test_the_step_through_names_what_each_step_recomputes():
+    actions = backward_steps(8, 4).groupby("step")["action"].first()
+    assert actions[0] == "after the forward: only the checkpoints"
+    assert actions[1] == "recompute layer 9 from a⁸, then backprop layer 9"  # a segment of one layer
+    assert actions[2] == "recompute layers 5–8 from a⁴, then backprop layer 8"
+    assert actions[3] == "backprop layer 7" and actions[6] == "recompute layers 1–4 from x, then backprop layer 4"

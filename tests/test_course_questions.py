@@ -9,7 +9,10 @@ import pytest
 from app.settings import from_query
 from app.views import VIEWS
 from core.analysis import course_batchnorm as cb
+from core.analysis import course_checkpointing as ck
+from core.analysis import course_curvature as cc
 from core.analysis import course_questions as cq
+from core.analysis import course_training as ct
 from core.analysis.backend_compare import compare_backends
 from core.analysis.batchnorm_experiments import COURSE_RECIPE, course_experiment
 from core.analysis.batchnorm_study import health_summary, paired_runs
@@ -28,18 +31,18 @@ DIGITS = load_dataset("digits")
 def answer(number):
     """Question ``number`` answered once per test session, with the page's defaults."""
     return {
-        1: lambda: cq.numpy_recipe(DIGITS),
-        2: lambda: cq.pytorch_twin(DIGITS),
-        3: cq.hessian_at_minimum,
-        4: cq.coin_flip,
-        5: cq.saddle_escape,
+        1: lambda: ct.numpy_recipe(DIGITS),
+        2: lambda: ct.pytorch_twin(DIGITS),
+        3: cc.hessian_at_minimum,
+        4: cc.coin_flip,
+        5: cc.saddle_escape,
         6: lambda: cb.gamma_beta_gradients(DIGITS),
         7: cb.bn_parameters,
         8: lambda: cb.bn_inference(DIGITS),
         9: lambda: cb.dead_relus(DIGITS),
         10: lambda: cb.bn_histograms(DIGITS),
         11: lambda: cb.course_batchnorm(DIGITS),
-        12: cq.checkpoint_savings,
+        12: ck.checkpoint_savings,
     }[number]()
 
 
@@ -87,10 +90,10 @@ def test_every_hessian_eigenvalue_at_the_trained_minimum_is_nonnegative():
 
 def test_the_minimums_hessian_equals_central_differences_of_the_hand_derived_gradient():
     """Independent of torch: ∇²J by central differences of the NumPy MLP's gradient ∇J at the same minimum."""
-    net, l2 = cq.HESSIAN_NET, answer(3).figures["l2"]
+    net, l2 = cc.HESSIAN_NET, answer(3).figures["l2"]
     data = load_dataset(net["dataset"], n_samples=net["n_samples"], noise=net["noise"], seed=net["seed"])
     X, y = data.X_train, data.y_train
-    minimum, _, _ = cq.minimize_loss(initial_weights(2, net["hidden"], 2, net["seed"]), net["activation"], X, y, l2)
+    minimum, _, _ = cc.minimize_loss(initial_weights(2, net["hidden"], 2, net["seed"]), net["activation"], X, y, l2)
     mlp = MLP.from_weights(minimum, net["activation"])
     names = [name for name, _, _ in mlp.named_parameters()]
     sizes = [minimum[n].size for n in names]
@@ -229,12 +232,12 @@ def test_every_answer_has_its_question_and_links_that_open_existing_views_preset
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: cq.hessian_at_minimum(l2=0), "the L2 coefficient must be in"),
-        (lambda: cq.coin_flip(max_dim=2), "the largest dimension must be"),
-        (lambda: cq.saddle_escape(lr=0.6), "the learning rate must be in"),
-        (lambda: cq.saddle_escape(shown=0.3), "offsets must lie in"),
-        (lambda: cq.saddle_escape(steps=20), "did not escape within 20 steps"),
-        (lambda: cq.checkpoint_savings(depths=(8,)), "at least two depths"),
+        (lambda: cc.hessian_at_minimum(l2=0), "the L2 coefficient must be in"),
+        (lambda: cc.coin_flip(max_dim=2), "the largest dimension must be"),
+        (lambda: cc.saddle_escape(lr=0.6), "the learning rate must be in"),
+        (lambda: cc.saddle_escape(shown=0.3), "offsets must lie in"),
+        (lambda: cc.saddle_escape(steps=20), "did not escape within 20 steps"),
+        (lambda: ck.checkpoint_savings(depths=(8,)), "at least two depths"),
         (lambda: cb.bn_inference(DIGITS, batch_size=1), "the batch size must be from 2"),
     ],
 )

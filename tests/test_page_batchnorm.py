@@ -16,6 +16,7 @@ from core.nn.mlp import MLP
 from core.training.batches import draw_batch
 from core.training.config import TrainConfig
 from tests.helpers import ENTRYPOINT, open_page
+from tests.page_testing import chart, charts, encoding_fields
 
 WITHOUT, WITH = RUNS
 DEEP_RELU = {"dataset": "digits", "depth": "6", "width": "32", "activation": "relu", "lr": "1", "batch_size": "32"}
@@ -40,6 +41,26 @@ def open_batchnorm(epochs, **query):
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def assert_histograms_drawn(at, counts, epoch, quantity):
+    """The histogram chart draws ``counts`` of ``quantity`` at ``epoch`` as bars, the first epoch as an outline,
+    and names the runs in a legend above the cells (at its right it was cut off at 1,440 px)."""
+    shown = chart(at, f"Histograms of every hidden layer at epoch {epoch}")
+    drawn = shown.frame_with("bin_start", "shown")
+    key = ["run", "layer", "bin_start"]
+    for label, e in (("now", epoch), ("start", 0)):
+        part = drawn[drawn["shown"] == label].sort_values(key)
+        want = counts[(counts["epoch"] == e) & (counts["quantity"] == quantity)].sort_values(key)
+        assert np.array_equal(part[["bin_start", "count"]].to_numpy(), want[["bin_start", "count"]].to_numpy())
+    legends = [enc.get("legend") for channel, enc in encoding_fields(shown.spec) if channel == "color"]
+    assert legends and all((legend or {}).get("orient") == "top" for legend in legends)
+
+
+def assert_whole_epochs(spec):
+    """Every epoch axis of ``spec`` ticks whole epochs only (no 0.2, 0.4 … on a short run)."""
+    axes = [enc.get("axis", {}) for channel, enc in encoding_fields(spec) if channel == "x" and enc["field"] == "epoch"]
+    assert axes and all(axis.get("tickMinStep") == 1 and axis.get("format") == "d" for axis in axes)
 
 
 def markdown(at):
@@ -78,11 +99,22 @@ def test_deep_relu_net_at_a_high_learning_rate_on_the_digits():
     assert at.select_slider(key="w_bn_epoch").options == [str(e) for e in snapshot_epochs(5)] == ["0", "1", "2", "5"]
     at.select_slider(key="w_bn_epoch").set_value(1).run()
     assert f"at epoch 1 **{spread(WITHOUT, 1)} without batch norm**" in markdown(at)
-    charts = len(at.get("vega_lite_chart"))
+    assert_histograms_drawn(at, pair.histograms, 1, "pre-activation")
     at.radio(key="w_bn_quantity").set_value("post-activation")
     at.toggle(key="w_bn_shared").set_value(False).run()
     assert not at.exception and "out of f, mean ± std" in markdown(at)
-    assert len(at.get("vega_lite_chart")) == charts == 3  # histograms, dead units, convergence
+    assert_histograms_drawn(at, pair.histograms_per_run, 1, "post-activation")  # each run on its own bins
+
+    # dead units over training: the chart draws the study's fractions, on whole epochs
+    drawn = chart(at, "Dead and saturated units").frame_with("fraction", "measure")
+    key = ["run", "epoch", "layer", "measure"]
+    assert (
+        drawn.sort_values(key)[key + ["fraction"]]
+        .reset_index(drop=True)
+        .equals(pair.health.sort_values(key)[key + ["fraction"]].reset_index(drop=True))
+    )
+    assert_whole_epochs(chart(at, "Dead and saturated units").spec)
+    assert_whole_epochs(chart(at, "Loss per epoch").spec)
 
     # the parameter count of this network with batch norm
     n_with = MLP(64, [32] * 6, 10, batch_norm=True).n_parameters()
@@ -118,26 +150,38 @@ def test_deep_relu_net_at_a_high_learning_rate_on_the_digits():
 
 def test_the_sweep_and_the_assignments_experiment_are_one_click_away():
     at = open_page("batchnorm")
-    charts = len(at.get("vega_lite_chart"))
     at.number_input(key="w_bn_sweep_epochs").set_value(1).run()
     at.button(key="w_bn_sweep").click().run()
-    assert not at.exception and len(at.get("vega_lite_chart")) == charts + 1
+    assert not at.exception
     data = load_dataset("moons", **MOONS)
     config = TrainConfig(hidden_dims=(8, 8), activation="tanh", lr=0.3, batch_size=16, seed=42, dtype="float64")
-    summary = sweep_summary(lr_sensitivity(data, config, LR_GRID, epochs=1)).set_index("run")
+    sweep = lr_sensitivity(data, config, LR_GRID, epochs=1)
+    lr = chart(at, "Learning-rate sensitivity")
+    assert [enc["field"] for channel, enc in encoding_fields(lr.spec) if channel == "y"][0] == "val_accuracy"
+    drawn = lr.frame_with("lr", "val_accuracy").set_index(["run", "lr"])["val_accuracy"].sort_index()
+    assert np.array_equal(drawn, sweep.set_index(["run", "lr"])["val_accuracy"].sort_index())
+    summary = sweep_summary(sweep).set_index("run")
     for run in RUNS:
         best = f"**{run}**: best validation accuracy {summary.loc[run, 'best_accuracy']:.3f} at lr"
         counts = f"at {summary.loc[run, 'good_rates']} of {len(LR_GRID)} rates; {summary.loc[run, 'diverged']} diverged"
         assert f"{best} {summary.loc[run, 'best_lr']:g}; within 90 % of the best of both runs {counts}" in markdown(at)
 
     at.button(key="w_bn_course").click().run()
-    assert not at.exception and len(at.get("vega_lite_chart")) == charts + 2
-    test = course_experiment(data).test.set_index("run")["test_accuracy"]
+    assert not at.exception
+    course = course_experiment(data)
+    test = course.test.set_index("run")["test_accuracy"]
+    *_, drawn = [c for c in charts(at) if c.title.startswith("Loss per epoch")]  # the course run's, the last one
+    key = ["run", "epoch", "split"]
+    (accuracy,) = [f for f in drawn.frames if "metric" in f and (f["metric"] == "accuracy").all()]
+    accuracy = accuracy.sort_values(key)["value"].to_numpy()
+    expected = course.history.query("metric == 'accuracy' and split == 'validation'").sort_values(key)["value"]
+    assert np.array_equal(accuracy, expected.to_numpy())
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {f"Test accuracy, {run}": f"{test[run]:.4f}" for run in RUNS}
     assert f"{100 * (test[WITH] - test[WITHOUT]):+.2f} percentage points" in markdown(at)
     at.sidebar.selectbox(key="w_activation").set_value("sigmoid").run()  # both results stay on screen
-    assert not at.exception and len(at.metric) == 2 and "best validation accuracy" in markdown(at)
+    assert not at.exception and "best validation accuracy" in markdown(at)
+    assert {m.label: m.value for m in at.metric} == metrics  # the course network is ELU whatever the sidebar says
 
 
 @pytest.mark.parametrize(

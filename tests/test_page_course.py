@@ -12,7 +12,10 @@ from app.controls import DATA_DIR
 from app.settings import from_query, to_query
 from app.views import VIEWS
 from core.analysis import course_batchnorm as cb
-from core.analysis import course_questions as cq
+from core.analysis import course_checkpointing as ck
+from core.analysis import course_curvature as cc
+from core.analysis import course_training as ct
+from core.analysis.batchnorm_experiments import COURSE_RECIPE
 from core.analysis.course_questions import QUESTIONS, pct
 from core.data import files_present, load_dataset
 from tests.page_testing import ENTRYPOINT, captions, charts, open_page, the_trainer
@@ -54,7 +57,7 @@ def test_one_click_answers_one_question_with_its_chart_and_links():
     assert not at.exception
     answered = [n for n, e in zip(QUESTIONS, at.expander) if charts(e)]
     assert answered == [5] and not at.expander[4].button  # the others still wait for their button
-    expected = cq.saddle_escape()
+    expected = cc.saddle_escape()
     assert text(at.expander[4]).startswith(expected.answer[:200])
     assert f"**{expected.figures['steps_per_decade']:.1f} more steps**" in text(at.expander[4])
     assert [link[0] for link in links_in(at.expander[4])] == ["saddle-points", "hessian"]
@@ -64,21 +67,21 @@ def test_every_answer_shows_its_measured_figure(all_run):
     at = all_run
     assert [len(charts(e)) for e in at.expander] == [1] * 12
     shown = {n: text(e) for n, e in zip(QUESTIONS, at.expander)}
-    f = cq.numpy_recipe(DIGITS).figures
+    f = ct.numpy_recipe(DIGITS).figures
     assert f"**{pct(f['test_accuracy'], 2)}** of the 360 test images" in shown[1]
-    f = cq.pytorch_twin(DIGITS).figures
+    f = ct.pytorch_twin(DIGITS).figures
     assert f["max_loss_diff_float64"] < 1e-10 < f["max_loss_diff_float32"]
     assert (
         f"**{f['max_loss_diff_float64']:.1e} in float64** and **{f['max_loss_diff_float32']:.1e} in float32**"
         in shown[2]
     )
-    f = cq.hessian_at_minimum().figures
+    f = cc.hessian_at_minimum().figures
     assert (
         f["smallest"] >= -1e-6 * f["largest"] and f"every one is ≥ 0: they run from **{f['smallest']:.3g}**" in shown[3]
     )
-    f = cq.coin_flip().figures
+    f = cc.coin_flip().figures
     assert f"**{f['fraction_1']:.3f}** were positive definite at d = 1" in shown[4]
-    f = cq.saddle_escape().figures
+    f = cc.saddle_escape().figures
     assert f"1e-02: {f['escape_steps'][0]} steps" in shown[5]
     f = cb.gamma_beta_gradients(DIGITS).figures
     assert f["autograd_diff"] < 1e-14 and f"∂L/∂γ = Σₙ ∂L/∂yₙ · x̂ₙ = {f['dgamma_sum']:.10g}**" in shown[6]
@@ -102,7 +105,7 @@ def test_every_answer_shows_its_measured_figure(all_run):
     )
     f = cb.course_batchnorm(DIGITS).figures
     assert f"**{pct(f['test_without'], 2)} without batch norm** and **{pct(f['test_with'], 2)} with it**" in shown[11]
-    f = cq.checkpoint_savings().figures  # memory is measured, not timed: the same bytes every run
+    f = ck.checkpoint_savings().figures  # memory is measured, not timed: the same bytes every run
     assert f"**n^{f['slope_plain']:.2f}** with plain" in shown[12] and f"**n^{f['slope_sqrt']:.2f}** when" in shown[12]
 
 
@@ -111,14 +114,24 @@ def test_each_chart_draws_its_answers_data(all_run):
     assert [len(c) for c in shown] == [1] * 12
     (net,) = [f for f in shown[2][0].frames if "rank" in f.columns and (f["subject"] == "network").all()]
     at_min = net[net["point"] == "trained minimum"]["eigenvalue"].to_numpy()
-    expected = cq.hessian_at_minimum().frame.query("subject == 'network' and point == 'trained minimum'")
+    expected = cc.hessian_at_minimum().frame.query("subject == 'network' and point == 'trained minimum'")
     assert len(at_min) == 22 and at_min.min() > 0 and np.array_equal(at_min, expected["eigenvalue"].to_numpy())
-    sweep = shown[11][0].frame_with("peak_bytes", "variant")
+    coin = max(shown[3][0].frames, key=len)  # every series of the coin-flip chart
+    measured = coin[coin["series"].str.startswith("measured")].set_index("d")["value"]
+    fractions = cc.coin_flip().frame.set_index("d")["fraction"]
+    assert np.array_equal(measured, fractions[fractions > 0])
+    counts = shown[6][0].frame_with("array", "count").set_index(["network", "array"])["count"]
     assert (
-        sweep.set_index(["variant", "depth"])["peak_bytes"]
-        .sort_index()
-        .equals(cq.checkpoint_savings(reps=0).frame.set_index(["variant", "depth"])["peak_bytes"].sort_index())
+        counts["with BN", "γ (scale)"] == counts["with BN", "running mean"] == counts["without BN", "b (bias)"] == 128
     )
+    dead = shown[8][0].frame_with("fraction", "measure")
+    top = dead[dead["epoch"] == dead["epoch"].max()].groupby("run")["fraction"].max()
+    f = cb.dead_relus(DIGITS).figures
+    assert (top["without BN"], top["with BN"]) == (f["dead_without"], f["dead_with"])
+    # tracemalloc counts the whole process: another thread's stray Python object may add a few bytes to a peak
+    sweep = shown[11][0].frame_with("peak_bytes", "variant").set_index(["variant", "depth"])["peak_bytes"].sort_index()
+    again = ck.checkpoint_savings(reps=0).frame.set_index(["variant", "depth"])["peak_bytes"].sort_index()
+    assert sweep.index.equals(again.index) and np.allclose(sweep, again, rtol=0, atol=1_000)
 
 
 def test_every_link_opens_an_existing_view_with_a_valid_preset(all_run):
@@ -137,7 +150,7 @@ def test_the_course_recipe_link_opens_the_playground_on_exactly_that_run(all_run
     at = open_page("playground", **query)
     assert not at.warning
     trainer = the_trainer(at)
-    assert trainer.config.replace(track_grad_norms=False) == cq.COURSE_RECIPE and trainer.data.name == "digits"
+    assert trainer.config.replace(track_grad_norms=False) == COURSE_RECIPE and trainer.data.name == "digits"
 
 
 @pytest.mark.skipif(

@@ -4,6 +4,7 @@ import numpy as np
 
 from core.analysis.random_matrices import goe_positive_fraction
 from tests.helpers import open_page
+from tests.page_testing import chart
 
 
 def latex(at):
@@ -25,6 +26,7 @@ def test_default_saddle_classified_and_gd_escapes_along_y():
     table = critical(at)
     assert table[["x", "y", "value", "eig1", "eig2"]].values.tolist() == [[0, 0, 0, -2, 2]]
     assert table["kind"].tolist() == ["saddle"]
+    assert list(table.columns)[:3] == ["kind", "eig1", "eig2"]  # what the narrow column shows at 1,440 px
     assert at.selectbox(key="w_sad_point").value == "saddle at (0, 0)"
     text = latex(at)
     assert r"\lambda_1 = -2,\ v_1 = (0, 1)" in text and r"\lambda_2 = 2,\ v_2 = (1, 0)" in text
@@ -32,7 +34,14 @@ def test_default_saddle_classified_and_gd_escapes_along_y():
     gd = positions(at).loc["Gradient descent"]
     assert gd.step == 40 and np.isclose(gd.y, 1e-3 * 1.2**40) and np.isclose(gd.x, 0.8**40)  # escapes along y
     assert any("Momentum left the region" in w.value for w in at.warning)
-    assert len(at.get("vega_lite_chart")) == 4  # surface, loss, eigenvalues, coin flip
+    # the surface chart marks the saddle and draws the paths the table ends on
+    surface = chart(at, "The surface, its critical points")
+    assert surface.frame_with("kind", "eig1")[["x", "y", "kind"]].values.tolist() == [[0, 0, "saddle"]]
+    drawn = max((f for f in surface.frames if {"optimizer", "step"} <= set(f.columns)), key=len)
+    end = drawn[drawn.optimizer == "Gradient descent"].sort_values("step").iloc[-1]
+    assert end.step == 40 and (end.x, end.y) == (gd.x, gd.y)
+    loss = chart(at, "Loss per step").frame_with("optimizer", "loss")
+    assert np.isclose(loss[loss.optimizer == "Gradient descent"].loss.iloc[-1], gd.x**2 - gd.y**2)
 
 
 def test_start_on_the_stable_manifold_converges_then_off_it_escapes():
@@ -115,3 +124,7 @@ def test_coin_flip_sentence_uses_the_measured_numbers():
     text = " ".join(m.value for m in at.markdown)
     assert f"{coin.fraction[0]:.3f} were positive definite at d = 1" in text
     assert f"{coin.positive[last - 1]:,} in 1,000,000 at d = {last}" in text and f"none from d = {last + 1} on" in text
+    drawn = max(chart(at, "How often is a random critical point a minimum").frames, key=len)  # every series
+    measured = drawn[drawn.series.str.startswith("measured")].set_index("d")["value"]
+    assert measured.index.tolist() == list(range(1, last + 1))
+    assert np.array_equal(measured, coin.set_index("d")["fraction"][:last])

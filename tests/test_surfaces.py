@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from core.analysis.random_matrices import goe_positive_fraction
+from core.analysis.surface_parser import parse_surface
 from core.analysis.surfaces import (
     SURFACES,
     SurfaceError,
@@ -11,7 +12,6 @@ from core.analysis.surfaces import (
     critical_points,
     eigenvalues,
     get_surface,
-    parse_surface,
     surface_grid,
 )
 from core.analysis.trajectories import (

@@ -6,6 +6,7 @@ import pandas as pd
 from core.analysis.batchnorm_study import RUNS
 
 RUN_COLORS = alt.Scale(domain=list(RUNS), range=["#d62728", "#1f77b4"])
+EPOCH_AXIS = alt.Axis(tickMinStep=1, format="d")  # whole epochs only, also on a run of one or two epochs
 QUANTITY_TITLES = {"pre-activation": "what the activation receives (z, or batch norm's output)",
                    "post-activation": "a = f(·), the layer's output"}  # fmt: skip
 
@@ -22,7 +23,12 @@ def histogram_chart(counts, epoch, quantity, height=110, width=330):
     first = q["epoch"].min()
     frame = pd.concat([q[q["epoch"] == epoch].assign(shown="now"), q[q["epoch"] == first].assign(shown="start")])
     base = alt.Chart(frame.drop(columns="quantity")).encode(
-        x=alt.X("bin_start:Q", title="value", scale=alt.Scale(nice=False, zero=False)),
+        x=alt.X(
+            "bin_start:Q",
+            title="value",
+            scale=alt.Scale(nice=False, zero=False),
+            axis=alt.Axis(labelSeparation=8, labelFlush=True),
+        ),  # wide ranges: fewer labels, never touching
         x2="bin_end:Q",
         y=alt.Y("share:Q", title="share of values", axis=alt.Axis(format="%")),
         y2=alt.datum(0),
@@ -39,7 +45,7 @@ def histogram_chart(counts, epoch, quantity, height=110, width=330):
     bars = (
         base.transform_filter(alt.datum.shown == "now")
         .mark_bar(opacity=0.8, binSpacing=0)
-        .encode(color=alt.Color("run:N", scale=RUN_COLORS, title="Run"))
+        .encode(color=alt.Color("run:N", scale=RUN_COLORS, title="Run", legend=alt.Legend(orient="top")))
     )
     outline = base.transform_filter(alt.datum.shown == "start").mark_bar(
         fillOpacity=0, stroke="#333", strokeWidth=1, binSpacing=0
@@ -61,7 +67,7 @@ def health_chart(health, height=260):
     """Dead or saturated units (or values) over training, a line per hidden layer and measure, a panel per run;
     one y axis, 0–100 %."""
     base = alt.Chart(health).encode(
-        x=alt.X("epoch:Q", title="Epoch"),
+        x=alt.X("epoch:Q", title="Epoch", axis=EPOCH_AXIS),
         y=alt.Y(
             "fraction:Q", title="share of the layer", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])
         ),  # fmt: skip
@@ -88,7 +94,7 @@ def _metric_panel(frame, metric, height):
     loss = metric == "loss"
     y_scale = alt.Scale(type="log") if loss else alt.Scale(domain=[0, 1])
     base = alt.Chart(frame).encode(
-        x=alt.X("epoch:Q", title="Epoch"),
+        x=alt.X("epoch:Q", title="Epoch", axis=EPOCH_AXIS),
         y=alt.Y("value:Q", title="Loss (log scale)" if loss else "Validation accuracy", scale=y_scale),
         color=alt.Color("run:N", scale=RUN_COLORS, title="Run"),
         tooltip=[

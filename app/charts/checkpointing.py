@@ -30,17 +30,18 @@ def _tooltip():
 
 def versus_depth(sweep, references, value, title, height=320):
     """``value`` ("peak_mb" or "seconds") against depth on log-log axes, one line per setting and backend,
-    with the reference slopes (``reference_slopes``: reference, depth, value) drawn grey and dashed."""
+    with the reference slopes (``reference_slopes``: reference, depth, value) drawn grey and dashed and named at
+    their right end; the legends sit below the plot, clear of those names."""
     y_title = f"{VALUE_TITLES[value]} (log scale)"
     x = alt.X("depth:Q", title="Hidden layers n (log scale)", scale=alt.Scale(type="log", nice=False))
     base = alt.Chart(sweep).encode(
         x=x,
         y=alt.Y(f"{value}:Q", title=y_title, scale=alt.Scale(type="log")),
-        color=alt.Color("variant:N", scale=_variant_scale(sweep), title="Setting"),
+        color=alt.Color("variant:N", scale=_variant_scale(sweep), title="Setting", legend=alt.Legend(orient="bottom")),
         strokeDash=alt.StrokeDash(
             "backend:N",
             title="Backend",
-            legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=3, symbolStrokeColor="#555")
+            legend=alt.Legend(orient="bottom", symbolType="stroke", symbolStrokeWidth=3, symbolStrokeColor="#555")
             if sweep.backend.nunique() > 1
             else None,
         ),
@@ -65,7 +66,11 @@ def k_chart(sweep, best, height=300):
     curve = sweep[sweep["k"].notna()].astype({"k": "int64", "checkpoints": "int64"})
     plain = sweep[sweep["k"].isna()]
     base = alt.Chart(curve).encode(
-        x=alt.X("k:Q", title="Segment length k: layers between checkpoints (log scale)", scale=alt.Scale(type="log")),
+        x=alt.X(
+            "k:Q",
+            title="Segment length k: layers between checkpoints (log scale)",
+            scale=alt.Scale(type="log", nice=False),
+        ),  # from k = 1 to k = L, not on to the next power of 10
         y=alt.Y("peak_mb:Q", title="Peak memory (MB)", scale=alt.Scale(zero=True)),
         tooltip=_tooltip(),
     )
@@ -87,7 +92,7 @@ def k_chart(sweep, best, height=300):
 def layout_chart(layout, height=130):
     """One cell per layer: blue where its input is kept as a checkpoint, orange where it is recomputed."""
     base = alt.Chart(layout).encode(
-        x=alt.X("layer:O", title="Layer (its input written in the cell)"),
+        x=alt.X("layer:O", title="Layer (its input written in the cell)", axis=alt.Axis(labelAngle=0)),
         tooltip=[alt.Tooltip("layer:O", title="Layer"), alt.Tooltip("input:N", title="Input"),
                  alt.Tooltip("segment:O", title="Segment"), alt.Tooltip("role:N", title="Its activations")],
     )  # fmt: skip
@@ -104,7 +109,7 @@ def steps_chart(steps, height=None):
     frame = steps.assign(row=steps["step"].astype(str) + ". " + steps["action"])
     order = list(dict.fromkeys(frame.sort_values("step")["row"]))
     base = alt.Chart(frame).encode(
-        x=alt.X("layer:O", title="Layer"),
+        x=alt.X("layer:O", title="Layer", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelLimit=420)),
         tooltip=[alt.Tooltip("step:O", title="Step"), alt.Tooltip("action:N", title="What happens"),
                  alt.Tooltip("layer:O", title="Layer"), alt.Tooltip("state:N", title="Its activations"),

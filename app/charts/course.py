@@ -13,7 +13,7 @@ from app.charts.common import distinct_scale, log_domain, log_ticks
 from app.charts.hessian import symlog
 from app.charts.saddle import coin_flip_chart
 from app.charts.training import learning_curve
-from core.analysis.checkpoint_memory import reference_slopes
+from core.analysis.checkpoint_sweeps import reference_slopes
 
 POINT_COLORS = alt.Scale(domain=["initial weights", "trained minimum"], range=["#f28e2b", "#4e79a7"])
 
