@@ -4,6 +4,7 @@ Pure Python (no streamlit), so the URL round trip is tested without a browser.
 """
 
 import math
+import unicodedata
 from dataclasses import asdict, dataclass, fields, replace
 
 from core.data import DATASETS, TOY_DATASETS
@@ -85,6 +86,8 @@ CHOICES = {
 }
 
 DEFAULTS = AppConfig()
+MAX_TEXT = 40  # characters of a rejected value that its notice shows (the whole value is parsed)
+MARKDOWN = "\\`*_{}[]()#+-.!|<>~$:&"  # characters that Markdown or HTML could read as syntax
 
 
 def _parse_value(name, text):
@@ -120,7 +123,7 @@ def from_query(params):
     for f in fields(AppConfig):
         if f.name not in params:
             continue
-        text = str(params[f.name])[:40]
+        text = str(params[f.name])
         try:
             values[f.name] = _parse_value(f.name, text)
         except (ValueError, OverflowError):
@@ -131,14 +134,21 @@ def from_query(params):
                 hint = "0 or 1"
             else:
                 hint = "between {} and {}".format(*UI_LIMITS[f.name])
-            notices.append(f"Ignored {f.name}={plain(text)} from the link (expected {hint}); using {default}.")
+            shown = text[:MAX_TEXT] + ("…" if len(text) > MAX_TEXT else "")
+            notices.append(f"Ignored {f.name}={plain(shown)} from the link (expected {hint}); using {_text(default)}.")
     return replace(DEFAULTS, **values), notices
 
 
 def plain(text):
-    """``text`` safe to show as Markdown: one line, every Markdown and HTML character escaped."""
-    line = " ".join(str(text).split())
-    return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!|<>~$:&" else ch for ch in line)
+    """``text`` safe to show as Markdown: one line, every Markdown and HTML character escaped, and every
+    invisible control or format character (e.g. a right-to-left override) shown as �."""
+    return "".join(_plain(ch) for ch in " ".join(str(text).split()))
+
+
+def _plain(ch):
+    if ch == ":":  # Streamlit draws :material/name: and :streamlit: as icons even when escaped; a word joiner stops it
+        return "\\:\u2060"
+    return "\\" + ch if ch in MARKDOWN else "�" if unicodedata.category(ch)[0] == "C" else ch
 
 
 def lr_options(current):

@@ -10,6 +10,9 @@ from pathlib import Path
 
 from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
+
+from app.views import VIEWS
 
 ENTRYPOINT = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 
@@ -32,11 +35,18 @@ def open_app(context=None, **query):
 
 
 def open_page(page, context=None, **query):
-    """Open ``pages/<page>.py`` directly, as a link to it would (``query`` in its URL); check it ran cleanly."""
+    """Open ``pages/<page>.py`` directly, as a link to its address would (``query`` in its URL); check that this
+    page ran, cleanly.
+
+    A link to /<url_path> asks for the page whose script hash is calc_hash(url_path); AppTest's own
+    ``switch_page`` can only resolve a custom url_path after a first run, so the hash is set here.
+    """
     at = _app(context, query)
-    at.switch_page(f"../pages/{page}.py")
+    view = next(v for v in VIEWS if v.path == f"../pages/{page}.py")
+    at._page_hash = calc_hash(view.url_path)
     at.run()
     assert not at.exception, at.exception
+    assert at._finished_page_script_hash == calc_hash(view.url_path), f"{view.title} did not open"
     return at
 
 

@@ -15,8 +15,7 @@ from core.data import load_dataset
 from core.nn.mlp import MLP
 from core.training.batches import draw_batch
 from core.training.config import TrainConfig
-from tests.helpers import ENTRYPOINT, open_page
-from tests.page_testing import chart, charts, encoding_fields
+from tests.page_testing import ENTRYPOINT, chart, charts, encoding_fields, open_page
 
 WITHOUT, WITH = RUNS
 DEEP_RELU = {"dataset": "digits", "depth": "6", "width": "32", "activation": "relu", "lr": "1", "batch_size": "32"}

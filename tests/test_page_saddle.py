@@ -3,8 +3,7 @@
 import numpy as np
 
 from core.analysis.random_matrices import goe_positive_fraction
-from tests.helpers import open_page
-from tests.page_testing import chart
+from tests.page_testing import chart, open_page
 
 
 def latex(at):
