@@ -144,14 +144,24 @@ st.markdown(f"A separate run of this network (same initial weights, optimizer an
             f"{epochs} epochs, measuring after each one, on {TRAINING['n_samples']} fixed training samples.")  # fmt: skip
 if st.button("Train and measure the spectrum", key="w_hes_train", type="primary"):
     st.session_state.w_hes_run = True
+history = None
 if st.session_state.get("w_hes_run"):
     train_config = config.train_config().replace(epochs=int(epochs), track_grad_norms=False)
-    history = cached_training_spectrum((data_key(config), repr(train_config)), data, train_config)
+    try:
+        history = cached_training_spectrum((data_key(config), repr(train_config)), data, train_config)
+    except HessianError as e:
+        st.error(f"**The spectrum cannot be measured on this run.** {e}", icon=":material/warning:")
+if history is not None:
+    last_epoch = int(history.epoch.max())
+    if last_epoch < epochs:
+        st.warning(f"This run diverged in epoch {last_epoch + 1} (its loss or Hessian became NaN or ∞): the charts "
+                   f"stop at epoch {last_epoch}. Lower the learning rate in the sidebar and train again.",
+                   icon=":material/warning:")  # fmt: skip
     left, right = st.columns(2)
     show_chart(spectrum_training_chart(history, chart_height(300)), left)
     show_chart(negative_fraction_chart(history, ZERO, chart_height(300)), right)
-    last = history[history.epoch == history.epoch.max()].set_index("quantity")["value"]
-    st.caption(f"After epoch {history.epoch.max()}: λ₁ = {last['top eigenvalue']:.4g}, most negative "
+    last = history[history.epoch == last_epoch].set_index("quantity")["value"]
+    st.caption(f"After epoch {last_epoch}: λ₁ = {last['top eigenvalue']:.4g}, most negative "
                f"{last['most negative eigenvalue']:.4g}, {last['fraction negative']:.1%} of the eigenvalues clearly below 0.")  # fmt: skip
 
 st.markdown(

@@ -93,9 +93,6 @@ def test_jacobians_show_the_message_instead_of_crashing(session):
     assert OVERFLOW.search(" ".join(m.value for m in [*at.error, *at.warning]))  # why there is no Jacobian
 
 
-@pytest.mark.xfail(strict=True, reason="core.analysis.hessian lets ARPACK fail on NaN Hessian-vector products "
-                   "(finite weights whose loss overflows): it must raise HessianError, which the page "
-                   "shows")  # fmt: skip
 def test_hessian_shows_the_message_instead_of_crashing(session):
     at = session[0]
     at.switch_page("../pages/hessian.py").run()
@@ -162,9 +159,6 @@ def test_jacobians_of_an_untrained_diverging_setup_say_why_there_is_no_jacobian_
     assert OVERFLOW.search(" ".join(m.value for m in [*at.warning, *at.info]))
 
 
-@pytest.mark.xfail(strict=True, reason="pages/hessian.py shows the spectrum over training of a diverged run "
-                   "without saying that it stopped (spectrum_over_training keeps only the epochs before "
-                   "it)")  # fmt: skip
 def test_the_spectrum_over_training_says_when_its_run_diverged():
     at = open_session(DIVERGING, "hessian")  # this run has not trained: its weights are the initial ones
     at.number_input(key="w_hes_epochs").set_value(3)

@@ -327,3 +327,13 @@ def test_spectrum_over_training_measures_every_epoch_and_reports_progress():
     init = initial_weights(2, (6,), 2, seed=config.seed, dtype="float64")
     H = LossHessian(init, "tanh", data.X_train[idx], data.y_train[idx])
     assert wide.loc[0, "top eigenvalue"] == pytest.approx(top_eigenvalues(H, 1, tol=0).values[0], rel=1e-4)
+
+
+def test_finite_weights_whose_loss_overflows_give_a_message_not_an_arpack_failure():
+    X, y = batch()
+    weights = {k: v * 1e160 for k, v in initial_weights(5, (12, 10), 3, seed=1).items()}  # finite, but z overflows
+    H = LossHessian(weights, "elu", X, y)
+    with pytest.raises(HessianError, match="H v is NaN or ∞ at these weights"):
+        H.hvp(np.ones(H.size))
+    with pytest.raises(HessianError, match="the run diverged"):
+        top_eigenvalues(H, k=1)

@@ -169,7 +169,10 @@ class LossHessian:
         v = torch.as_tensor(np.ascontiguousarray(v, dtype=np.float64).reshape(-1), dtype=theta.dtype)
         (Hv,) = torch.autograd.grad(g, theta, grad_outputs=v, retain_graph=True)  # ∇(gᵀv), v held constant
         self.n_hvp += 1
-        return Hv.detach().numpy().astype(np.float64)
+        Hv = Hv.detach().numpy().astype(np.float64)
+        if not np.all(np.isfinite(Hv)):  # finite weights whose loss overflows: ARPACK would fail obscurely on it
+            raise HessianError("H v is NaN or ∞ at these weights: the loss overflows (the run diverged); reset it")
+        return Hv
 
     def operator(self):
         """H as a ``scipy.sparse.linalg.LinearOperator`` (symmetric; every product counted in ``n_hvp``)."""

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from core.analysis.hessian import (
+    HessianError,
     LossHessian,
     most_negative_eigenvalue,
     spectral_density,
@@ -95,7 +96,8 @@ def spectrum_over_training(data, config, n_samples=256, n_runs=2, n_steps=40, to
 
     Returns a long DataFrame: epoch (0 = the initial weights), quantity ("top eigenvalue",
     "most negative eigenvalue", "fraction negative", "loss"), value. A run that diverges stops
-    there, with the rows measured before it.
+    there, with the rows measured before it: its training step fails, or its Hessian is not
+    finite. The weights before training must give a finite Hessian (``HessianError`` otherwise).
     """
     trainer = Trainer(data, config)
     n_train = len(data.y_train)
@@ -109,13 +111,18 @@ def spectrum_over_training(data, config, n_samples=256, n_runs=2, n_steps=40, to
                     pass
             except TrainingDiverged:
                 break
-        H = LossHessian(trainer.weights(), config.activation, X, y)
-        measured = {
-            "top eigenvalue": top_eigenvalues(H, 1, tol, seed).values[0],
-            "most negative eigenvalue": most_negative_eigenvalue(H, tol, seed).values[0],
-            "fraction negative": spectral_density(H, n_runs, n_steps, seed).fraction_negative,
-            "loss": H.loss(),
-        }
+        try:
+            H = LossHessian(trainer.weights(), config.activation, X, y)
+            measured = {
+                "top eigenvalue": top_eigenvalues(H, 1, tol, seed).values[0],
+                "most negative eigenvalue": most_negative_eigenvalue(H, tol, seed).values[0],
+                "fraction negative": spectral_density(H, n_runs, n_steps, seed).fraction_negative,
+                "loss": H.loss(),
+            }
+        except HessianError:
+            if epoch == 0:
+                raise
+            break
         rows += [{"epoch": epoch, "quantity": q, "value": float(v)} for q, v in measured.items()]
         if progress is not None:
             progress(epoch + 1, total)
