@@ -10,6 +10,7 @@ from app.export import copy_link
 from app.settings import CHOICES, DEFAULT_LR, UI_LIMITS, UPLOADED, AppConfig, from_query, lr_options, to_query
 from core.data import DATA_DIR as DEFAULT_DATA_DIR
 from core.data import TOY_DATASETS, files_present
+from core.training.config import MAX_STEPS
 
 DATA_DIR = os.environ.get("MLP_LAB_DATA_DIR", DEFAULT_DATA_DIR)
 CONFIG_KEYS = {f.name for f in fields(AppConfig)}
@@ -128,7 +129,8 @@ def sidebar():
         b_lo, b_hi = UI_LIMITS["batch_size"]
         c1.number_input("Batch size", b_lo, b_hi, step=1, key="w_batch_size", help=f"{b_lo} to {b_hi:,} samples.")
         e_lo, e_hi = UI_LIMITS["epochs"]
-        c2.number_input("Epochs", e_lo, e_hi, step=1, key="w_epochs", help=f"{e_lo} to {e_hi} passes over the data.")
+        c2.number_input("Epochs", e_lo, e_hi, step=1, key="w_epochs", help=f"{e_lo} to {e_hi} passes over the data; at most {MAX_STEPS:,} "
+                         "mini-batch steps in all (epochs × mini-batches per epoch).")  # fmt: skip
         sb.number_input("Seed", *UI_LIMITS["seed"], step=1, key="w_seed", help="Same seed, same initial weights.")
         sb.radio("Backend", CHOICES["backend"], format_func=label, key="w_backend", horizontal=True)
         sb.radio("Precision", CHOICES["dtype"], key="w_dtype", horizontal=True,

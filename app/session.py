@@ -61,7 +61,7 @@ def trainer_or_stop(config, data):
                 trainers.pop(next(iter(trainers)))
         trainers[key].extend(epochs)
     except ConfigError as e:
-        st.error(f"**This network cannot be built.** {e}", icon=":material/block:")
+        st.error(f"**This run cannot be set up.** {e}", icon=":material/block:")
         st.stop()
     return trainers[key]
 

@@ -49,6 +49,7 @@ from core.training.config import (
     n_parameters,
     validate,
 )
+from core.training.config import MAX_STEPS as RUN_MAX_STEPS
 from core.training.runs import MAX_UNPACKED_BYTES, RunFileError, read_run
 from core.training.trainer import Trainer
 from tests.page_testing import open_app, open_page
@@ -122,6 +123,36 @@ def test_a_finished_run_cannot_be_extended_past_the_epoch_limit():
     trainer = Trainer(MOONS, TrainConfig(hidden_dims=(4,), epochs=1))
     refused(ConfigError, "epochs must be a whole number from 1 to 500, got 501", trainer.extend, MAX_EPOCHS + 1)
     assert trainer.config.epochs == 1
+
+
+def test_a_run_over_the_step_limit_is_refused_before_it_trains_and_when_extended():
+    # a training split of 4,000 samples at batch size 1: 4,000 steps an epoch
+    assert RUN_MAX_STEPS == 250_000
+    data = Dataset(**{**MOONS.__dict__, "X_train": np.zeros((4000, 2)), "y_train": np.arange(4000) % 2})
+    message = "63 epochs of 4,000 mini-batches are 252,000 steps, more than the limit of 250,000: use a larger "
+    refused(ConfigError, message + "batch size or fewer epochs", Trainer, data, TrainConfig(batch_size=1, epochs=63))
+    trainer = Trainer(data, TrainConfig(hidden_dims=(4,), batch_size=1, epochs=62))  # 248,000 steps: allowed
+    refused(ConfigError, message + "batch size or fewer epochs", trainer.extend, 63)
+    assert trainer.config.epochs == 62
+
+
+def test_a_long_run_keeps_its_step_history_compact():
+    trainer = Trainer(MOONS, TrainConfig(hidden_dims=(4, 4), batch_size=1, epochs=5, track_grad_norms=True))
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in trainer.epochs():
+        pass
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    steps = trainer.step_history()
+    assert (
+        len(steps) == 300
+        and steps.step.tolist() == list(range(1, 301))
+        and steps.epoch.iloc[[0, -1]].tolist() == [1, 5]
+    )
+    norms = trainer.grad_norms()
+    assert len(norms) == 900 and norms.layer.tolist()[:4] == [1, 2, 3, 1] and norms.step.tolist()[:4] == [1, 1, 1, 2]
+    assert grown < 300 * 200  # bytes a step: a dict a step (and one per layer) would take over 1 KB
 
 
 # ---- samples and files ----
@@ -207,7 +238,7 @@ def test_the_full_hessian_and_the_density_refuse_sizes_just_over_their_limits():
     assert H.size == MAX_FULL_PARAMETERS + 2 and small_hessian(399).size <= MAX_FULL_PARAMETERS
     message = "the full Hessian is built for at most 2,000 parameters, this network has 2,002: use top_eigenvalues"
     refused(HessianLimitError, message + " (Lanczos) instead", H.full)
-    big = small_hessian(39_999)  # P = 199,997: its full Hessian would take 320 GB
+    big = small_hessian(39_999)  # P = 199,997: its full Hessian would take 300 GB
     refused(HessianLimitError, "the full Hessian is built for at most 2,000 parameters, this network has 199,997: "
             "use top_eigenvalues (Lanczos) instead", big.full)  # fmt: skip
     refused(HessianError, "the density needs at least 1 run and 2 to 100 Lanczos steps", spectral_density, H,
@@ -297,6 +328,15 @@ def test_the_sidebar_states_its_limits_on_its_controls():
         assert control.proto.help.startswith(help_text)
     assert (sidebar.slider(key="w_n_samples").min, sidebar.slider(key="w_n_samples").max) == UI_LIMITS["n_samples"]
     assert "Up to 8 hidden layers of up to 512 units each." in [c.value for c in sidebar.caption]
+    assert "at most 250,000 mini-batch steps in all" in sidebar.number_input(key="w_epochs").proto.help
+
+
+def test_a_link_to_a_run_over_the_step_limit_says_what_to_change():
+    at = open_page("playground", dataset="moons", n_samples="5000", batch_size="1", epochs="500")
+    assert [e.value for e in at.error] == [
+        "**This run cannot be set up.** 500 epochs of 3,000 mini-batches are 1,500,000 steps, more than the limit "
+        "of 250,000: use a larger batch size or fewer epochs"
+    ]
 
 
 def test_pages_state_their_core_limits_on_their_controls():

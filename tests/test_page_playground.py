@@ -66,6 +66,18 @@ def test_loss_chart_shows_every_mini_batch_and_the_epoch_means_with_a_legend():
     assert loss.spec["title"] == "Cross-entropy loss per epoch" and (frame["shown"] == frame["value"]).all()  # no clip
 
 
+def test_a_long_run_draws_every_kth_mini_batch_and_its_last():
+    at = open_playground(batch_size="2", epochs="4")  # 120 steps an epoch
+    for _ in range(4):
+        at.button(key="step_epoch").click().run()
+    steps = the_trainer(at).step_history()
+    assert len(steps) == 480
+    frame = chart(at, "Cross-entropy loss").frame_with("series", "value")
+    batch = frame[frame.series == "mini-batch"]
+    assert batch["step"].tolist() == [*range(1, 480, 2), 480]  # 400 steps at most: every 2nd, the last kept
+    np.testing.assert_array_equal(batch["value"], steps.set_index("step").loc[batch["step"], "loss"])
+
+
 def test_decision_regions_are_the_predictions_at_the_cell_centres():
     at = open_playground()
     at.button(key="step_epoch").click().run()

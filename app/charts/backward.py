@@ -12,12 +12,12 @@ from app.charts.common import (
     log_domain,
     log_ticks,
     spread_labels,
+    thin_steps,
 )
 from core.analysis.backward_trace import matrix_frame
 from core.analysis.notation import layer_name
 
 LOG_FLOOR = 1e-20  # zeros drawn here on log scales
-MAX_POINTS = 400  # steps per line in the gradient-norm charts
 LABEL_GAP, MIN_LABEL_PX = 0.065, 15  # line names at least this share of the plot's height apart (and 15 px)
 LEADER = 0.07  # the names sit this share of the x span right of the line ends, joined by a dotted leader
 COMPARISON_COLUMNS = {  # the NumPy-vs-autograd table: column → what a student reads
@@ -169,15 +169,6 @@ def difference_chart(cmp, eps, height=300):
     return alt.layer(bars, rule, text, title=title).properties(height=height)
 
 
-def thin_steps(norms, max_points=MAX_POINTS):
-    """Keep at most max_points steps per line (every k-th step), so long runs draw quickly."""
-    steps = norms["step"].unique()
-    if len(steps) <= max_points:
-        return norms
-    keep = steps[:: int(np.ceil(len(steps) / max_points))]
-    return norms[norms["step"].isin(keep)]
-
-
 def _labelled_lines(frame, x, y, x_field, series_field, scale, series_title, ticks, height, panel=None):
     """Lines in clearly different hues, each named by text at its right end (no legend lookup needed).
 
@@ -218,7 +209,9 @@ def grad_norm_chart(norms, title, height=320, width="container", panel=None):
 
     ``panel``: the column the caller facets by (the names are spread apart within each panel).
     """
-    frame = _floored(thin_steps(norms), "grad_norm").assign(name=lambda f: "layer " + f["layer"].astype(str))
+    frame = _floored(thin_steps(norms, by="layer"), "grad_norm").assign(
+        name=lambda f: "layer " + f["layer"].astype(str)
+    )
     ticks = log_ticks(frame["shown"])
     last = int(frame["step"].max())  # no tick labels in the room left for the line names
     x = alt.X("step:Q", title="training step (mini-batch)", scale=alt.Scale(domain=_room_for_labels(frame["step"]), nice=False),

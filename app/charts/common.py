@@ -15,7 +15,23 @@ ACTIVATION_COLORS = {"sigmoid": "#4e79a7", "tanh": "#f28e2b", "relu": "#e15759",
                      "leaky_relu": "#b07aa1", "identity": "#9c755f"}  # fmt: skip
 NUMBER = ".3~g"  # legends, axes and tooltips of values that can be huge or tiny: 0.25, 1.5e+12, 3e-7
 # Log-axis tick labels over many decades: 0.001 … 1000 written out, beyond that 1e-7, 1e+6 (never 0.000001)
+MAX_STEPS_DRAWN = 400  # steps per line on charts over training steps: long runs draw quickly
 LOG_LABELS = "datum.value >= 0.001 && datum.value < 10000 ? format(datum.value, '~g') : format(datum.value, '.0e')"
+
+
+def thin_steps(frame, max_points=MAX_STEPS_DRAWN, by=None):
+    """The rows of every k-th ``step`` (k the smallest that leaves at most about ``max_points`` steps), the
+    first step always, and the last step of each line (grouped by the column ``by``) always, so a line still
+    ends where it ended: a long run draws quickly and keeps its shape."""
+    if not len(frame):
+        return frame
+    steps = frame["step"]
+    first = steps.min()
+    k = max(1, int(np.ceil((steps.max() - first + 1) / max_points)))
+    if k == 1:
+        return frame
+    last = frame.groupby(by)["step"].transform("max") if by else steps.max()
+    return frame[((steps - first) % k == 0) | (steps == last)]
 
 
 def diverging_scale(values, scheme="redblue"):

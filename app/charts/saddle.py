@@ -5,10 +5,10 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from app.charts.common import thin_steps
 from core.analysis.surfaces import KINDS
 from core.analysis.trajectories import OPTIMIZERS
 
-MAX_POINTS = 400  # points per path drawn
 OPTIMIZER_COLORS = dict(zip(OPTIMIZERS.values(), ["#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00"]))  # Okabe–Ito
 KIND_SHAPES = alt.Scale(domain=list(KINDS), range=["triangle-down", "triangle-up", "cross", "diamond"])
 POINT_TOOLTIP = [alt.Tooltip("kind:N", title="Critical point"), alt.Tooltip("x:Q", format=".4g"),
@@ -20,13 +20,6 @@ def optimizer_scale(paths):
     """One fixed colour per optimizer on every chart; the legend lists only those drawn."""
     names = [o for o in OPTIMIZER_COLORS if o in set(paths["optimizer"])]
     return alt.Scale(domain=names, range=[OPTIMIZER_COLORS[o] for o in names])
-
-
-def thin(paths, max_points=MAX_POINTS):
-    """Every k-th step of each path (the first and last always kept), at most about ``max_points`` per path."""
-    last = paths.groupby("optimizer")["step"].transform("max")
-    k = max(1, int(np.ceil((paths["step"].max() + 1) / max_points))) if len(paths) else 1
-    return paths[(paths["step"] % k == 0) | (paths["step"] == last)]
 
 
 def surface_chart(grid, critical, paths, eigen=None, xlim=None, ylim=None, height=460):
@@ -42,7 +35,7 @@ def surface_chart(grid, critical, paths, eigen=None, xlim=None, ylim=None, heigh
         tooltip=[alt.Tooltip("x:Q", format=".3g"), alt.Tooltip("y:Q", format=".3g"),
                  alt.Tooltip("value:Q", title="f(x, y)", format=".4g")],
     )  # fmt: skip
-    shown = thin(paths)
+    shown = thin_steps(paths, by="optimizer")
     base = alt.Chart(shown).encode(
         x=alt.X("x:Q", scale=x_scale), y=alt.Y("y:Q", scale=y_scale), order="step:Q",
         tooltip=[alt.Tooltip("optimizer:N", title="Optimizer"), alt.Tooltip("step:Q", title="Step"),
@@ -113,7 +106,7 @@ def loss_chart(paths, step, height=260):
     The y axis is symmetric-log (linear near 0, logarithmic beyond ±1): a path that falls off an
     unbounded surface does not flatten the others.
     """
-    base = alt.Chart(thin(paths)).encode(
+    base = alt.Chart(thin_steps(paths, by="optimizer")).encode(
         x=alt.X("step:Q", title="Step"),
         y=alt.Y("loss:Q", title="f(x, y) (symmetric log scale)", scale=alt.Scale(type="symlog")),
         color=alt.Color("optimizer:N", scale=optimizer_scale(paths), title="Optimizer"),
@@ -126,7 +119,9 @@ def loss_chart(paths, step, height=260):
 
 def eigenvalue_chart(paths, step, height=260):
     """The Hessian's eigenvalues λ₁ ≤ λ₂ at each point of each path; below the zero line means curving down."""
-    long = thin(paths).melt(["optimizer", "step"], ["eig1", "eig2"], var_name="which", value_name="eigenvalue")
+    long = thin_steps(paths, by="optimizer").melt(
+        ["optimizer", "step"], ["eig1", "eig2"], var_name="which", value_name="eigenvalue"
+    )
     long["which"] = long["which"].map({"eig1": "λ₁ (smaller)", "eig2": "λ₂ (larger)"})
     base = alt.Chart(long).encode(
         x=alt.X("step:Q", title="Step"),

@@ -3,7 +3,7 @@
 import altair as alt
 import pandas as pd
 
-from app.charts.common import class_scale, log_domain, log_ticks, series_scale
+from app.charts.common import class_scale, log_domain, log_ticks, series_scale, thin_steps
 
 METRIC_TITLES = {"loss": "Cross-entropy loss", "accuracy": "Accuracy"}
 SERIES = {"train": "train (epoch mean)", "validation": "validation"}  # history's split → legend entry
@@ -16,13 +16,15 @@ CLIPPED = "#c2272d"  # the ▲ of a loss beyond the axis
 def curve_frame(history, metric, steps=None, steps_per_epoch=1):
     """The points of a learning curve, long form: epoch (fractional for mini-batches), series, value, step.
 
-    series is "mini-batch" (the loss of each step, at epoch = step / steps per epoch), "train (epoch
-    mean)" or "validation"; the loss keeps only values > 0 (a log axis has no 0).
+    series is "mini-batch" (the loss of each step, at epoch = step / steps per epoch; of a long run every
+    k-th step, ``thin_steps``), "train (epoch mean)" or "validation"; the loss keeps only values > 0 (a log
+    axis has no 0).
     """
     h = history[history.metric == metric]
     frame = pd.DataFrame({"epoch": h.epoch.astype(float), "series": h.split.map(SERIES), "value": h.value,
                           "step": h.epoch * steps_per_epoch})  # fmt: skip
     if steps is not None and metric == "loss" and len(steps):
+        steps = thin_steps(steps)
         batch = pd.DataFrame({"epoch": steps.step / steps_per_epoch, "series": "mini-batch", "value": steps.loss,
                               "step": steps.step})  # fmt: skip
         frame = pd.concat([batch, frame], ignore_index=True)

@@ -20,6 +20,7 @@ MAX_WIDTH = 1024
 MAX_PARAMETERS = 5_000_000
 MAX_BATCH_SIZE = 65_536
 MAX_EPOCHS = 500
+MAX_STEPS = 250_000  # epochs × mini-batches per epoch: one run's step history stays a few MB
 MAX_LR = 10.0
 
 
@@ -107,10 +108,11 @@ RULES = [
 ]  # fmt: skip
 
 
-def validate(config, n_inputs=None, n_classes=None):
+def validate(config, n_inputs=None, n_classes=None, n_train=None):
     """Raise ConfigError with a one-line reason if ``config`` cannot train; return it otherwise.
 
-    With ``n_inputs`` and ``n_classes`` the parameter count is checked against MAX_PARAMETERS too.
+    With ``n_inputs`` and ``n_classes`` the parameter count is checked against MAX_PARAMETERS too;
+    with ``n_train`` (training samples) the run's step count against MAX_STEPS.
     """
     for ok, reason in RULES:
         if not ok(config):
@@ -121,5 +123,12 @@ def validate(config, n_inputs=None, n_classes=None):
             raise ConfigError(
                 f"this network has {p:,} parameters, more than the limit of {MAX_PARAMETERS:,}: "
                 "use fewer or narrower hidden layers"
+            )
+    if n_train is not None:
+        steps = config.epochs * -(-n_train // config.batch_size)
+        if steps > MAX_STEPS:
+            raise ConfigError(
+                f"{config.epochs} epochs of {-(-n_train // config.batch_size):,} mini-batches are {steps:,} steps, more "
+                f"than the limit of {MAX_STEPS:,}: use a larger batch size or fewer epochs"
             )
     return config

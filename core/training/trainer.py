@@ -5,6 +5,7 @@ validation set, appends to the history and keeps the best-on-validation weights.
 ``Trainer.epochs()`` is the generator the CLI and the app iterate over.
 """
 
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,7 @@ class Trainer:
     """
 
     def __init__(self, data, config):
-        self.data, self.config = data, validate(config, data.n_features, data.n_classes)
+        self.data, self.config = data, validate(config, data.n_features, data.n_classes, len(data.y_train))
         dtype = np.dtype(config.dtype)
         splits = ("train", "val", "test")
         self.X = {s: getattr(data, f"X_{s}").astype(dtype, copy=False) for s in splits}  # read-only: may be shared
@@ -61,7 +62,10 @@ class Trainer:
         self.shuffle_rng = np.random.default_rng(c.seed + 1)
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.order = None
-        self.rows, self.step_rows, self.grad_norm_rows = [], [], []
+        self.rows = []
+        # One entry per step (step s at index s − 1), compact: a long run keeps a few MB, not dicts.
+        # Read with np.fromiter, never a buffer view: an array exporting its buffer cannot grow.
+        self.step_epoch, self.step_loss, self.step_grad_norms = array("i"), array("d"), array("d")
         self._loss_sum = self._correct = self._seen = 0
         self.best = {"val_accuracy": -1.0, "epoch": 0, "weights": self.init_weights}
         self.diverged = None
@@ -100,7 +104,8 @@ class Trainer:
         self._loss_sum += loss * len(y)
         self._correct += int((probs.argmax(axis=1) == y).sum())
         self._seen += len(y)
-        self.step_rows.append({"step": self.global_step, "epoch": self.epoch + 1, "loss": loss})
+        self.step_epoch.append(self.epoch + 1)
+        self.step_loss.append(loss)
         if self.config.track_grad_norms:
             self._record_grad_norms()
         result = StepResult(self.epoch + 1, self.step_in_epoch, loss, False)
@@ -111,10 +116,9 @@ class Trainer:
 
     def _record_grad_norms(self):
         grads = self.model.last_grads()
-        for l in range(1, sum(1 for k in grads if k.startswith("W")) + 1):
+        for l in range(1, self.n_layers + 1):  # layer l of step s at index (s − 1)·L + l − 1
             with np.errstate(over="ignore", invalid="ignore"):
-                norm = float(np.linalg.norm(grads[f"W{l}"]))
-            self.grad_norm_rows.append({"step": self.global_step, "layer": l, "grad_norm": norm})
+                self.step_grad_norms.append(float(np.linalg.norm(grads[f"W{l}"])))
 
     def _end_epoch(self):
         self.epoch += 1
@@ -186,9 +190,14 @@ class Trainer:
             "val_accuracy": last["validation", "accuracy"],
         }
 
+    @property
+    def n_layers(self):
+        """Weight layers L (hidden layers + the output layer)."""
+        return len(self.config.hidden_dims) + 1
+
     def extend(self, epochs):
         """Train up to ``epochs`` epochs in all (more epochs continue the same run). Validated."""
-        self.config = self.config.replace(epochs=epochs)
+        self.config = validate(self.config.replace(epochs=epochs), n_train=len(self.y["train"]))
 
     def test_metrics(self, best=None):
         """Loss and accuracy on the test set with the best-on-validation weights (``best``: a snapshot of
@@ -208,8 +217,13 @@ class Trainer:
 
     def step_history(self):
         """Per-step mini-batch loss: columns step, epoch, loss."""
-        return pd.DataFrame(self.step_rows, columns=["step", "epoch", "loss"])
+        n = len(self.step_loss)
+        return pd.DataFrame({"step": np.arange(1, n + 1), "epoch": np.fromiter(self.step_epoch, np.int64, n),
+                             "loss": np.fromiter(self.step_loss, np.float64, n)})  # fmt: skip
 
     def grad_norms(self):
         """Per-step ‖∂L/∂W_l‖_F (when ``track_grad_norms``): columns step, layer, grad_norm."""
-        return pd.DataFrame(self.grad_norm_rows, columns=["step", "layer", "grad_norm"])
+        L = self.n_layers
+        n = len(self.step_grad_norms) // L
+        return pd.DataFrame({"step": np.repeat(np.arange(1, n + 1), L), "layer": np.tile(np.arange(1, L + 1), n),
+                             "grad_norm": np.fromiter(self.step_grad_norms, np.float64, n * L)})  # fmt: skip
