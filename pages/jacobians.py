@@ -48,13 +48,16 @@ def show_differences(mj, box):
     show_table(table, box, formats={"largest |difference|": difference})
 
 
-def or_stop(compute, *args):
+PLAYGROUND_RUN = "reset the run on the Playground, or lower the learning rate"
+
+
+def or_stop(compute, *args, what_to_do=PLAYGROUND_RUN):
     """``compute(*args)``, or one message and ``st.stop()`` where these weights' numbers overflow (a diverged run)."""
     try:
         return compute(*args)
     except JacobianError as e:
         st.warning(f"**No Jacobian here:** {e}. The weights are too large for this sample's numbers to stay finite; "
-                   "reset the run on the Playground, or lower the learning rate.", icon=":material/blur_off:")  # fmt: skip
+                   f"{what_to_do}.", icon=":material/blur_off:")  # fmt: skip
         st.stop()
 
 
@@ -82,8 +85,8 @@ def cached_spectra(x, n_classes, width, seed, output):
 def cached_trained(key, _data, _train_config):
     per_epoch = -(-len(_data.y_train) // _train_config.batch_size)
     trainer = Trainer(_data, _train_config.replace(epochs=-(-AFTER_STEPS // per_epoch)))
-    advance(trainer, steps=AFTER_STEPS, budget_s=30.0)
-    return trainer.weights(), trainer.global_step
+    diverged = advance(trainer, steps=AFTER_STEPS, budget_s=30.0)
+    return trainer.weights(), trainer.global_step, diverged
 
 
 config = sidebar()
@@ -196,13 +199,21 @@ st.caption(f"{config.width} units per layer, Kaiming weights from seed {config.s
            f"(σ′ ≤ ¼ at every layer: the Jacobian collapses, and so does the gradient) but {deep['elu']:.2g} with ELU.")  # fmt: skip
 
 st.subheader("Before and after training")
+what_to_do = PLAYGROUND_RUN
 if trainer.global_step:
     after, steps, where = weights, trainer.global_step, "this run"
 else:
-    after, steps = cached_trained((data_key(config), repr(config.train_config())), data, config.train_config())
+    after, steps, diverged = cached_trained((data_key(config), repr(config.train_config())), data,
+                                            config.train_config())  # fmt: skip
     where = "a copy of this run (this run has not trained yet)"
+    what_to_do = f"lower the learning rate (now {config.lr:g}) in the sidebar"
+    if diverged:
+        st.warning(f"**The copy trained for this comparison diverged** at step {steps + 1:,} of {AFTER_STEPS} (its "
+                   f"loss became NaN or ∞; this run itself has not trained): what follows uses its weights after the "
+                   f"{steps:,} steps before it. Lower the learning rate (now {config.lr:g}) in the sidebar for a fair "
+                   "comparison.", icon=":material/warning:")  # fmt: skip
 before = cached_network(trainer.init_weights, act, sample.x, output)
-trained = or_stop(cached_network, after, act, sample.x, output)
+trained = or_stop(cached_network, after, act, sample.x, output, what_to_do=what_to_do)
 frame = singular_value_frame({"initial weights": before, f"after {steps:,} steps": trained})
 show_chart(singular_value_chart(frame, "label", "Singular values before and after training",
                                 f"{where}, same initial weights, this sample", chart_height(260)), name="spectra-training")  # fmt: skip

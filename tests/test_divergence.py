@@ -156,7 +156,10 @@ def test_jacobians_of_an_untrained_diverging_setup_say_why_there_is_no_jacobian_
     at = open_session(DIVERGING, "jacobians")  # this run has not trained: the page trains a copy, which diverges
     assert not errors(at)  # this run itself is fine: every section before the copy's is drawn
     assert [s.value for s in at.subheader][-1] == "Before and after training"
-    assert OVERFLOW.search(" ".join(m.value for m in [*at.warning, *at.info]))
+    warnings = [m.value for m in [*at.warning, *at.info]]
+    assert OVERFLOW.search(" ".join(warnings))
+    assert warnings[0].startswith(f"**The copy trained for this comparison diverged** at step {KEPT + 1} of 300 ")
+    assert "(now 10) in the sidebar" in warnings[-1] and "Playground" not in warnings[-1]  # the copy is not the run
 
 
 def test_the_spectrum_over_training_says_when_its_run_diverged():
