@@ -3,9 +3,14 @@
 CI installs what such tests need (Chromium, nginx); locally they are skipped, saying why, where it
 is missing. Under ``CI=true`` the same skip is turned into a failure, so a missing browser cannot
 pass unseen.
+
+Every test runs NumPy, SciPy and torch on one thread, as the app does (app/main.py): the networks
+are small, and on a busy CPU two threads wait on each other at every operation.
 """
 
 import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # read once, when torch and OpenBLAS load: before any test imports
 
 import pytest
 

@@ -24,16 +24,6 @@ from core.data import load_dataset  # noqa: E402
 from core.training.config import ConfigError, TrainConfig  # noqa: E402
 from core.training.trainer import Trainer  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Networks this small gain nothing from a second thread, and on a busy CPU two wait on each other at every op."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 DATA = load_dataset("moons", n_samples=200, noise=0.2, seed=0)  # 120 training samples
 CONFIG = TrainConfig(hidden_dims=(8, 8), activation="tanh", lr=0.3, batch_size=16, seed=3, epochs=1)
 

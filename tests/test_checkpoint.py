@@ -27,15 +27,6 @@ CASES = [(3, 1), (4, 2), (5, 3), (4, 5), (2, 50), (7, "sqrt"), (0, 1)]
 BAD_K = [0, -2, 1.5, "3", "cube", True]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny tensors: one thread is faster and leaves the timings of a busy machine alone."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def net(depth, activation="elu", batch_norm=False, width=5, seed=0):
     rng = np.random.default_rng(seed)
     mlp = MLP(4, [width] * depth, 3, activation, rng=rng, batch_norm=batch_norm)

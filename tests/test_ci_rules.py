@@ -27,3 +27,9 @@ def test_a_skip_fails_only_under_ci(tmp_path, ci, code, words):
                          capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)  # fmt: skip
     assert out.returncode == code, out.stdout
     assert words in out.stdout and "chromium not found" in out.stdout
+
+
+def test_tests_run_torch_on_one_thread_as_the_app_does():
+    import torch
+
+    assert torch.get_num_threads() == 1

@@ -17,15 +17,6 @@ MOONS = load_dataset("moons", n_samples=400, noise=0.2, seed=42)  # the default 
 DEFAULT = TrainConfig(hidden_dims=(8, 8), activation="tanh", lr=0.3, batch_size=16, seed=42, epochs=1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny networks: a second torch thread gains nothing, and on a busy CPU two wait on each other at every op."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def metrics(at):
     return {m.label: float(m.value) for m in at.metric}
 

@@ -20,15 +20,6 @@ torch = pytest.importorskip("torch")
 MOONS = load_dataset("moons", n_samples=400, noise=0.2, seed=42)  # the default data set
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny networks: a second torch thread gains nothing, and on a busy CPU two wait on each other at every op."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def caption_text(at):
     return " ".join(captions(at))
 
