@@ -19,7 +19,7 @@ trainer = trainer_or_stop(config, data)
 is_plane = data.n_features == 2
 
 st.title("Playground")
-st.caption(f"{data.summary()} · {config_summary(config)}  \n{INDEX_CONVENTION}")
+st.caption(f"{config_summary(config)}  \n{data.sizes()}. {INDEX_CONVENTION}")
 controls, speed_box = st.columns([4, 2])
 running = transport(trainer, controls)
 speed = "normal" if presentation_mode() else speed_box.select_slider(

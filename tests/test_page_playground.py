@@ -24,6 +24,8 @@ def test_opens_on_a_toy_set_and_learns_with_steps():
     at = open_playground()
     assert metrics(at) == {"Epochs done": "0 / 100", "Steps": "0", "Train loss": "–", "Validation accuracy": "–"}
     assert any("Indices count from 0" in c for c in captions(at))
+    summary = captions(at)[0]  # the data set named once: "Two moons · hidden 8 → 8 · … \n240 train / …"
+    assert summary.startswith("Two moons · hidden") and summary.count("moons") == 1 and "\n240 train / " in summary
     at.button(key="step_batch").click().run()
     assert metrics(at)["Steps"] == "1" and not at.exception
     at.button(key="step_epoch").click().run()

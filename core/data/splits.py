@@ -78,8 +78,12 @@ class Dataset:
 
     def summary(self) -> str:
         """One line, e.g. "digits: 1,257 train / 180 val / 360 test, 64 features, 10 classes"."""
+        return f"{self.name}: {self.sizes()}"
+
+    def sizes(self) -> str:
+        """The summary without the name: "1,257 train / 180 val / 360 test, 64 features, 10 classes"."""
         return (
-            f"{self.name}: {len(self.y_train):,} train / {len(self.y_val):,} val / "
+            f"{len(self.y_train):,} train / {len(self.y_val):,} val / "
             f"{len(self.y_test):,} test, {self.n_features:,} features, {self.n_classes} classes"
         )
 
