@@ -59,7 +59,9 @@ def test_a_typed_point_enters_the_network_standardized_and_stays_on_the_plot():
     at.number_input(key="w_sample_x1").set_value(-3.0).run()
     assert not at.exception
     trainer = the_trainer(at)
-    x = trainer.data.from_raw(np.array([3.0, -3.0]))  # what the network must see
+    data = trainer.data  # what the network must see, written out (not through from_raw, which this guards)
+    x = (np.array([3.0, -3.0]) / data.raw_scale - data.mean) / data.std
+    assert not np.allclose(data.std, 1) and not np.allclose(x, [3.0, -3.0])  # standardizing changes the point
     lines = [line.strip("$\n") for line in latex(at) if r"\text{raw}" in line]
     assert lines[0].endswith(f"= {tex_number(x[0])}") and lines[1].endswith(f"= {tex_number(x[1])}")
     weights = trainer.weights()
