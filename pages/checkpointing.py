@@ -106,10 +106,10 @@ else:
               help="Fitted log-log slope with checkpoints every ⌈√(n+1)⌉ layers vs plain backprop.")  # fmt: skip
     m4.metric(f"Best k at n = {hi}", best, help="The least measured peak memory in the curve below.")
     st.markdown(
-        f"With **{hi} hidden layers** ({label(backends[0])}), plain backprop peaks at **{plain.peak_mb:.3g} MB**; "
+        f"With **{hi} hidden layers** on {label(backends[0])}, plain backprop peaks at **{plain.peak_mb:.3g} MB**; "
         f"a checkpoint every **k = {sqrt.k}** layers peaks at **{sqrt.peak_mb:.3g} MB**, "
         f"{plain.peak_mb / sqrt.peak_mb:.1f}× less, for **{slower:.2f}×** the time per step{cost}. Memory grows like "
-        f"n^{s_plain:.2f} without checkpoints and like n^{s_sqrt:.2f} with them; the least memory at this depth is "
+        f"$n^{{{s_plain:.2f}}}$ without checkpoints and like $n^{{{s_sqrt:.2f}}}$ with them; the least memory at this depth is "
         f"at **k = {best}**."
     )
     show_chart(k_chart(ks, best, chart_height(300)), name="checkpoint-k")
