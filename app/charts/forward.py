@@ -44,6 +44,12 @@ def layer_chart(frame, title, height, is_output=False, subtitle=None):
     return layer_bars(frame, title, height, is_output)
 
 
+def _tooltip(index):
+    """What hovering a unit of a layer chart shows: the layer, the unit (``index`` names it), the quantity, its value."""
+    return [alt.Tooltip("layer_name:N", title="layer"), alt.Tooltip("unit:O", title=index),
+            alt.Tooltip("meaning:N", title="quantity"), alt.Tooltip("value:Q", format=".4g")]  # fmt: skip
+
+
 def layer_bars(frame, title, height, is_output=False):
     """Grouped bars per unit, one bar per step (z grey, z̃ = BN(z) amber, a purple), so the effect of each is visible."""
     data, labels = _meanings(frame, is_output)
@@ -51,12 +57,7 @@ def layer_bars(frame, title, height, is_output=False):
     index = _index_title(is_output)
     base = alt.Chart(data, title=title).encode(
         x=alt.X("unit:O", title=index, axis=alt.Axis(labelAngle=0)),
-        tooltip=[
-            alt.Tooltip("layer_name:N", title="layer"),
-            alt.Tooltip("unit:O", title=index),
-            alt.Tooltip("meaning:N", title="quantity"),
-            alt.Tooltip("value:Q", format=".4g"),
-        ],  # fmt: skip
+        tooltip=_tooltip(index),
     )
     bars = base.mark_bar().encode(
         y=alt.Y("value:Q", title="value", axis=alt.Axis(format=NUMBER)),
@@ -83,12 +84,7 @@ def layer_strip(frame, title, height, is_output=False):
             color=alt.Color(
                 "value:Q", scale=diverging_scale(data["value"]), title="value", legend=alt.Legend(format=NUMBER)
             ),  # fmt: skip
-            tooltip=[
-                alt.Tooltip("layer_name:N", title="layer"),
-                alt.Tooltip("unit:O", title=index),
-                alt.Tooltip("meaning:N", title="quantity"),
-                alt.Tooltip("value:Q", format=".4g"),
-            ],  # fmt: skip
+            tooltip=_tooltip(index),
         )
     )
     return strip.properties(height=int((0.45 + 0.1 * len(labels)) * height))
