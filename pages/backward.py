@@ -76,6 +76,8 @@ if data.n_features == 2:
     points = pd.DataFrame(raw, columns=["x0", "x1"])
     show_chart(sample_plane_chart(points_frame(data, ("test",)), points, data.class_names, chart_height(260), what),
                look, name="sample")  # fmt: skip
+    look.caption("The plot is in the data's own units; the network, and every number below, uses the standardized "
+                 "x = (raw − mean) / std (written out on the Forward pass page).")  # fmt: skip
 
 weights = trainer.weights()
 trace = cached_trace(weights, config.activation, X, Y)

@@ -166,8 +166,12 @@ def test_eval_mode_output_does_not_depend_on_the_batch():
     assert f["flips_train"] > 0.01 and f["flips_eval"] == 0.0
     values = a.frame.pivot_table(index="unit", columns=["mode", "batch"], values="value")
     assert np.allclose(values["eval", "A"], values["eval", "alone"], rtol=0, atol=1e-12)
-    assert f"**{pct(f['flips_train'])} of the predicted classes change**" in a.answer
-    assert f"up to **{f['train_gap']:.3g}**" in a.answer
+    assert f"**{pct(f['flips_train'])} change their predicted class**" in a.answer
+    assert (
+        f"up to **{f['train_gap']:.3g}**" in a.answer and f"Split the {f['validation']} validation images" in a.answer
+    )
+    train = values["train"]
+    assert len(values) == 8 and np.isclose((train["A"] - train["B"]).abs().max(), f["train_gap"])  # the gap is shown
 
 
 def test_dead_relus_at_a_high_learning_rate_without_and_with_batch_norm():

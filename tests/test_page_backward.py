@@ -125,6 +125,9 @@ def test_column_i_of_w1_is_input_x_i_on_every_chart_and_equation():
     outline = [layer for layer in heatmap.spec["layer"] if "transform" in layer][0]["transform"][0]["filter"]
     assert "datum.col === 1" in outline
     assert heatmap.spec["layer"][0]["encoding"]["x"]["title"] == "column i = input xᵢ"
+    plotted = chart(at, "The sample").frames
+    assert [f for f in plotted if "class" not in f.columns][0].iloc[0].tolist() == data.to_raw(x[None, :])[0].tolist()
+    assert any("uses the standardized x = (raw − mean) / std" in c for c in captions(at))  # the plot's x is raw
 
     at.switch_page("../pages/forward.py").run()  # the same sample, the same index convention
     nodes = max((f for f in chart(at, "Units and weights").frames if "label" in f.columns), key=len)

@@ -92,7 +92,7 @@ def test_every_answer_shows_its_measured_figure(all_run):
     f = cb.bn_parameters().figures
     assert f"**+{f['added']}**, not +{f['bn_trained']}" in shown[7]
     f = cb.bn_inference(DIGITS).figures
-    assert f["eval_gap"] < 1e-12 and f"**{pct(f['flips_train'])} of the predicted classes change**" in shown[8]
+    assert f["eval_gap"] < 1e-12 and f"**{pct(f['flips_train'])} change their predicted class**" in shown[8]
     f = cb.dead_relus(DIGITS).figures
     assert (
         f"at the end **{pct(f['dead_without'], 0)}** of" in shown[9]

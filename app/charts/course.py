@@ -156,7 +156,10 @@ def batch_dependence_chart(answer, height=280):
         .properties(height=height, width=330)
     )
     return points.facet(column=alt.Column("mode:N", sort=["training mode", "eval mode"], title=None)).properties(
-        title=alt.Title("One sample, two batches", subtitle="eval mode: the points of both batches coincide")
+        title=alt.Title(
+            "One sample, two batches",
+            subtitle="the 8 units where the two batches differ most; eval mode: the points of both batches coincide",
+        )
     )
 
 

@@ -232,8 +232,8 @@ def saddle_escape(lr=0.05, offsets=OFFSETS, start_y=1.5, shown=1e-6, steps=150):
         f"**Why escaping is slow:** near the saddle the gradient is nearly 0 along v₁, and the distance along it grows "
         f"only by {abs(f['factors'][0]):.3g}× per step from wherever it started. Steps until half way to a minimum, by "
         f"how far off the saddle's stable line GD starts: {timeline}. Every factor of 10 closer costs about "
-        f"**{f['steps_per_decade']:.1f} more steps** (log 10 / log {abs(f['factors'][0]):.3g}), whatever the "
-        "curvature elsewhere."
+        f"**{f['steps_per_decade']:.1f} more steps**, measured (log 10 / log {abs(f['factors'][0]):.3g} = "
+        f"{np.log(10) / np.log(abs(f['factors'][0])):.1f} predicted), whatever the curvature elsewhere."
     )
     method = (f"`trajectory` (plain gradient descent, η = {lr:g}) from (offset, {start_y:g}) on the double well; u = "
               "Vᵀ(p − p*) with V the Hessian's eigenvectors at the saddle p* = (0, 0) (`gd_step_near`); escaped when "
