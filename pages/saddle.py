@@ -24,8 +24,6 @@ DEFAULTS = {"w_sad_surface": "saddle", "w_sad_expr": "sin(2x) cos(2y) + 0.1 x^2"
             "w_sad_seed": 0}  # fmt: skip
 COLUMNS = {"x": "x", "y": "y", "value": "f(x, y)", "loss": "f(x, y)", "eig1": "λ₁", "eig2": "λ₂"}  # column: title
 NUMBERS = {c: st.column_config.NumberColumn(title, format="%.4g") for c, title in COLUMNS.items()}
-# The classification table sits in a narrow column: narrow number columns keep f(x, y) in view
-NARROW = {c: st.column_config.NumberColumn(title, format="%.3g", width=56) for c, title in COLUMNS.items()}
 STALL = {"w_sad_surface": "double_well", "w_sad_x0": 1e-8, "w_sad_y0": 1.5, "w_sad_opt": ["gd", "momentum", "noisy"],
          "w_sad_lr": 0.05, "w_sad_steps": 60, "w_sad_step": 60, "w_sad_noise": 0.1, "w_sad_seed": 0}  # fmt: skip
 
@@ -108,8 +106,8 @@ else:
 shown = paths.frame[paths.frame["step"] <= k]
 show_chart(surface_chart(grid, critical, shown, eigen, surface.xlim, surface.ylim, chart_height(470)), left)
 right.dataframe(
-    critical[["kind", "eig1", "eig2", "x", "y", "value"]], hide_index=True, width="stretch", column_config=NARROW
-)  # the kind beside the eigenvalues that decide it: what a narrow table must not hide
+    critical[["kind", "eig1", "eig2", "value", "x", "y"]], hide_index=True, width="stretch", column_config=NUMBERS
+)  # the kind, the eigenvalues that decide it and f first: a narrow table scrolls to x, y (in the picker's names too)
 if len(critical) == MAX_CRITICAL:
     right.caption(f"The {MAX_CRITICAL} lowest critical points; the surface has more.")
 now = shown.groupby("optimizer", sort=False).tail(1)[["optimizer", "step", "x", "y", "loss", "eig1", "eig2"]]

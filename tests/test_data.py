@@ -520,7 +520,13 @@ def test_fetch_verifies_md5_and_renames(tmp_path, monkeypatch):
     dest = tmp_path / "sub" / "file.gz"
     with pytest.raises(DatasetError, match="expected 0123"):
         download.fetch("https://example.org/file.gz", dest, "0123" + "0" * 28)
-    assert list(dest.parent.iterdir()) == []  # no partial file left behind
+    assert not dest.parent.exists()  # no partial file left behind, nor the folder made for it
+    dest.parent.mkdir()
+    (dest.parent / "other").write_bytes(b"kept")
+    with pytest.raises(DatasetError, match="expected 0123"):
+        download.fetch("https://example.org/file.gz", dest, "0123" + "0" * 28)
+    assert [p.name for p in dest.parent.iterdir()] == ["other"]  # a folder that was there stays, with its files
+    (dest.parent / "other").unlink()
     download.fetch("https://example.org/file.gz", dest, hashlib.md5(payload).hexdigest())
     assert dest.read_bytes() == payload and list(dest.parent.iterdir()) == [dest]
 
@@ -530,7 +536,7 @@ def test_download_failures_say_what_to_copy(tmp_path, monkeypatch):
     with pytest.raises(DatasetError) as info:
         load_dataset("mnist", data_dir=tmp_path, download=True)
     assert "md5" in str(info.value) and all(name in str(info.value) for name in MNIST_FILES)
-    assert list((tmp_path / "mnist").iterdir()) == []
+    assert not (tmp_path / "mnist").exists()  # the folder the download made is gone with it
     monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen(urllib.error.URLError("no network")))
     with pytest.raises(DatasetError, match=r"no network.*cifar-10-python.tar.gz .*by hand"):
         download.download_cifar10(tmp_path)

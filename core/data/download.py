@@ -4,6 +4,7 @@ Every download streams to a temporary file next to its destination, is checked a
 published md5, and only then is renamed into place, so a partial file never looks complete.
 """
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -51,9 +52,21 @@ def files_present(name, data_dir) -> bool:
 def fetch(url: str, dest, md5: str) -> None:
     """Download ``url`` to ``dest``, verifying its md5 before renaming it into place.
 
-    Raises DatasetError on a network failure or a checksum mismatch; ``dest`` is then untouched.
+    Raises DatasetError on a network failure or a checksum mismatch; ``dest`` is then untouched, and
+    a folder this call created for it is removed again (no empty ``data/mnist/`` left behind).
     """
     dest = Path(dest)
+    created = not dest.parent.exists()
+    try:
+        _fetch_into(url, dest, md5)
+    except DatasetError:
+        if created:
+            with contextlib.suppress(OSError):  # only if still empty
+                dest.parent.rmdir()
+        raise
+
+
+def _fetch_into(url, dest, md5):
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
