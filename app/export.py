@@ -187,37 +187,19 @@ def export_menu(chart, name, container=None):
     stem = slugify(name)
     has_data = bool(_inline_frames(chart))
     menu = (container or st).popover("Download", icon=":material/download:", type="tertiary", key=f"export:{name}")
-    menu.download_button(
-        "PNG image (for slides)",
-        data=lambda: chart_png(chart),
-        file_name=f"{stem}.png",
-        mime="image/png",
-        key=f"export:{name}:png",
-        on_click="ignore",
-        icon=":material/image:",
-        help=f"{EXPORT_WIDTH * PNG_SCALE:,} px wide, white background.",
-    )
-    menu.download_button(
-        "SVG (vector)",
-        data=lambda: chart_svg(chart),
-        file_name=f"{stem}.svg",
-        mime="image/svg+xml",
-        key=f"export:{name}:svg",
-        on_click="ignore",
-        icon=":material/draw:",
-        help="Sharp at any size; the text stays text.",
-    )
-    menu.download_button(
-        "CSV data",
-        data=lambda: chart_csv(chart),
-        file_name=f"{stem}.csv",
-        mime="text/csv",
-        key=f"export:{name}:csv",
-        on_click="ignore",
-        icon=":material/table:",
-        disabled=not has_data,
-        help="The numbers behind the chart, one row per point." if has_data else "This chart has no data table.",
-    )
+    _button(menu, "PNG image (for slides)", lambda: chart_png(chart), f"{stem}.png", "image/png", f"export:{name}:png",
+            ":material/image:", f"{EXPORT_WIDTH * PNG_SCALE:,} px wide, white background.")  # fmt: skip
+    _button(menu, "SVG (vector)", lambda: chart_svg(chart), f"{stem}.svg", "image/svg+xml", f"export:{name}:svg",
+            ":material/draw:", "Sharp at any size; the text stays text.")  # fmt: skip
+    _button(menu, "CSV data", lambda: chart_csv(chart), f"{stem}.csv", "text/csv", f"export:{name}:csv",
+            ":material/table:", "The numbers behind the chart, one row per point." if has_data else
+            "This chart has no data table.", disabled=not has_data)  # fmt: skip
+
+
+def _button(box, label, data, file_name, mime, key, icon, help_text, disabled=False):
+    """A download button whose file is made only when clicked (``data`` a callable), without a rerun."""
+    box.download_button(label, data=data, file_name=file_name, mime=mime, key=key, on_click="ignore", icon=icon,
+                        help=help_text, disabled=disabled)  # fmt: skip
 
 
 # ---- a training run → files, and back (the files themselves: core.training.runs) ----
@@ -233,36 +215,13 @@ def run_downloads(trainer, name="run", container=None):
     """
     stem = slugify(name, fallback="run")
     row = (container or st).container(horizontal=True)
-    row.download_button(
-        "Run (.zip)",
-        data=lambda: run_zip(trainer),
-        file_name=f"{stem}.zip",
-        mime="application/zip",
-        key=f"run:{name}:zip",
-        on_click="ignore",
-        icon=":material/folder_zip:",
-        help="Best weights, metrics and history in one file; *Load a saved run* reads it back.",
-    )
-    row.download_button(
-        "History (.csv)",
-        data=lambda: trainer.history().to_csv(index=False),
-        file_name=f"{stem}-history.csv",
-        mime="text/csv",
-        key=f"run:{name}:csv",
-        on_click="ignore",
-        icon=":material/table:",
-        help="Loss and accuracy per epoch, train and validation.",
-    )
-    row.download_button(
-        "Weights (.npz)",
-        data=lambda: weights_npz(trainer.best["weights"]),
-        file_name=f"{stem}-weights.npz",
-        mime="application/octet-stream",
-        key=f"run:{name}:npz",
-        on_click="ignore",
-        icon=":material/download:",
-        help="The best-on-validation weights, W1, b1, …, as NumPy arrays.",
-    )
+    _button(row, "Run (.zip)", lambda: run_zip(trainer), f"{stem}.zip", "application/zip", f"run:{name}:zip",
+            ":material/folder_zip:", "Best weights, metrics and history in one file; *Load a saved run* reads it back.")  # fmt: skip
+    _button(row, "History (.csv)", lambda: trainer.history().to_csv(index=False), f"{stem}-history.csv", "text/csv",
+            f"run:{name}:csv", ":material/table:", "Loss and accuracy per epoch, train and validation.")  # fmt: skip
+    _button(row, "Weights (.npz)", lambda: weights_npz(trainer.best["weights"]), f"{stem}-weights.npz",
+            "application/octet-stream", f"run:{name}:npz", ":material/download:",
+            "The best-on-validation weights, W1, b1, …, as NumPy arrays.")  # fmt: skip
 
 
 def run_upload(container=None, key="run_upload"):
