@@ -125,10 +125,10 @@ def validate(config, n_inputs=None, n_classes=None, n_train=None):
                 "use fewer or narrower hidden layers"
             )
     if n_train is not None:
-        steps = config.epochs * -(-n_train // config.batch_size)
-        if steps > MAX_STEPS:
+        per_epoch = -(-n_train // config.batch_size)  # the last mini-batch may be smaller
+        if config.epochs * per_epoch > MAX_STEPS:
             raise ConfigError(
-                f"{config.epochs} epochs of {-(-n_train // config.batch_size):,} mini-batches are {steps:,} steps, more "
+                f"{config.epochs} epochs of {per_epoch:,} mini-batches are {config.epochs * per_epoch:,} steps, more "
                 f"than the limit of {MAX_STEPS:,}: use a larger batch size or fewer epochs"
             )
     return config
