@@ -1,6 +1,9 @@
 """What a page shows, as files a lecturer carries into slides: PNG, SVG and CSV of every chart,
 a run's history, weights and metrics, and a link that reopens the same view.
 
+Every CSV goes through ``csv_text``, which keeps a spreadsheet from reading a text cell (a class name
+from an uploaded file, say) as a formula.
+
 Charts render offline with ``vl_convert`` (Vega-Lite compiled and drawn in-process, no browser,
 no network: external data URLs are refused). Text is set in DejaVu Sans where the machine has it
 (Debian's fonts-dejavu-core, which Chromium pulls in), otherwise in the Liberation Sans that
@@ -20,6 +23,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from app.text import plain
 from core.training.runs import RunFileError, read_run, run_zip, weights_npz
 
 EXPORT_WIDTH = 800  # px, the width given to a chart drawn "container"-wide (or with no width)
@@ -27,6 +31,7 @@ PNG_SCALE = 2  # projector resolution: an 800-px chart becomes a 1,600-px image
 EXPORT_FONT = "DejaVu Sans, sans-serif"
 PART_COLUMN = "chart_layer"  # names the layer or sub-chart of each CSV row when there are several
 MAX_UPLOAD_MB = 64
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what Excel, LibreOffice and Sheets read as a formula's start
 
 try:  # Streamlit's own lock around Altair's global settings (data transformer, theme)
     from streamlit.elements.vega_charts import _altair_globals_lock as _ALTAIR_LOCK
@@ -163,7 +168,26 @@ def chart_frames(chart):
 
 def chart_csv(chart):
     """``chart_frames(chart)`` as CSV text (no index column)."""
-    return chart_frames(chart).to_csv(index=False)
+    return csv_text(chart_frames(chart))
+
+
+def csv_text(frame):
+    """``frame`` as CSV text (no index column) that a spreadsheet opens as data, never as formulas.
+
+    A text cell or column name that starts with = + - @, a tab or a carriage return gets a leading
+    single quote (OWASP's advice against CSV injection): ``=HYPERLINK(…)`` is written ``'=HYPERLINK(…)``.
+    Only text is touched: numbers stay numbers, −1.5 in a numeric column stays -1.5. Lines end in CRLF
+    (RFC 4180), so that a cell holding a line break is quoted and cannot start a row of its own.
+    """
+    safe = frame.rename(columns=_defused)
+    for i, dtype in enumerate(safe.dtypes):
+        if dtype.kind == "O":  # object, string and category columns: where text lives
+            safe.isetitem(i, safe.iloc[:, i].map(_defused))
+    return safe.to_csv(index=False, lineterminator="\r\n")
+
+
+def _defused(cell):
+    return "'" + cell if isinstance(cell, str) and cell.startswith(FORMULA_START) else cell
 
 
 # ---- the menu under a chart ----
@@ -217,7 +241,7 @@ def run_downloads(trainer, name="run", container=None):
     row = (container or st).container(horizontal=True)
     _button(row, "Run (.zip)", lambda: run_zip(trainer), f"{stem}.zip", "application/zip", f"run:{name}:zip",
             ":material/folder_zip:", "Best weights, metrics and history in one file; *Load a saved run* reads it back.")  # fmt: skip
-    _button(row, "History (.csv)", lambda: trainer.history().to_csv(index=False), f"{stem}-history.csv", "text/csv",
+    _button(row, "History (.csv)", lambda: csv_text(trainer.history()), f"{stem}-history.csv", "text/csv",
             f"run:{name}:csv", ":material/table:", "Loss and accuracy per epoch, train and validation.")  # fmt: skip
     _button(row, "Weights (.npz)", lambda: weights_npz(trainer.best["weights"]), f"{stem}-weights.npz",
             "application/octet-stream", f"run:{name}:npz", ":material/download:",
@@ -228,7 +252,8 @@ def run_upload(container=None, key="run_upload"):
     """A file uploader for a saved run (.zip from ``run_downloads``, or a weights .npz alone).
 
     Returns the ``LoadedRun``, or None when nothing (valid) is uploaded; a bad file gets a one-line
-    error under the uploader. Whether the weights fit the current data is the caller's check.
+    error under the uploader. Whether the weights fit the current data is the caller's check
+    (``reopened_run``).
     """
     box = container or st
     upload = box.file_uploader(
@@ -243,8 +268,25 @@ def run_upload(container=None, key="run_upload"):
     try:
         return read_run(upload.name, upload.getvalue())
     except RunFileError as e:
-        box.error(str(e), icon=":material/error:")
+        box.error(plain(e), icon=":material/error:")
         return None
+
+
+def reopened_run(run, trainer):
+    """One line on a run read back by ``run_upload``: its network and, when its weights fit the live network
+    (the same arrays and shapes, and the same activation when the file names one), their test accuracy here.
+
+    The live run is untouched: ``trainer.evaluate`` builds a model of its own from the weights.
+    """
+    live = trainer.weights()
+    saved = (run.metrics or {}).get("config")
+    activation = saved.get("activation") if isinstance(saved, dict) else None
+    network = " → ".join(f"{w:,}" for w in run.widths) + ("" if activation is None else f", {plain(activation)}")
+    fits = activation in (None, trainer.config.activation) and run.weights.keys() == live.keys()
+    if not (fits and all(run.weights[k].shape == a.shape for k, a in live.items())):
+        return f"Its network ({network}) is not the sidebar's: choose the same layers, batch norm and activation."
+    _, accuracy = trainer.evaluate("test", weights=run.weights)
+    return f"Its weights ({network}) classify {accuracy:.1%} of this data's test set; the run above keeps its own."
 
 
 # ---- a link to this view ----

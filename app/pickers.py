@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from app.controls import clamp, keep
+from app.text import plain
 from core.analysis.notation import layer_name
 
 CUSTOM_RANGE = (-3.0, 3.0)  # a typed point (x₀, x₁) of a 2-D data set, in the data's own units
@@ -18,7 +19,7 @@ class Sample:
     x: np.ndarray  # (D,) standardized: what enters the network
     y: int  # its class
     raw: np.ndarray  # (D,) in the data's own units
-    caption: str  # e.g. "test sample #3, true class 2"
+    caption: str  # Markdown, e.g. "test sample #3, true class 2" (the class name shown as plain text)
 
 
 def sample_picker(data, container=None):
@@ -44,11 +45,11 @@ def sample_picker(data, container=None):
         y = c3.selectbox("True class", range(data.n_classes), format_func=lambda c: data.class_names[c],
                          key="w_sample_label")  # fmt: skip
         raw = np.array([x0, x1])
-        return Sample(data.from_raw(raw), int(y), raw, f"point ({x0:g}, {x1:g}), labelled {data.class_names[y]}")
+        return Sample(data.from_raw(raw), int(y), raw, f"point ({x0:g}, {x1:g}), labelled {plain(data.class_names[y])}")
     i = box.number_input(f"Test sample (0 to {n - 1})", 0, n - 1, step=1, key="w_sample_index")
     y = int(data.y_test[i])
     x = data.X_test[i]
-    return Sample(x, y, data.to_raw(x[None])[0], f"test sample #{i}, true class {data.class_names[y]}")
+    return Sample(x, y, data.to_raw(x[None])[0], f"test sample #{i}, true class {plain(data.class_names[y])}")
 
 
 def layer_picker(n_layers, key, container=None, label="Layer", first=1):

@@ -4,9 +4,9 @@ Pure Python (no streamlit), so the URL round trip is tested without a browser.
 """
 
 import math
-import unicodedata
 from dataclasses import asdict, dataclass, fields, replace
 
+from app.text import plain
 from core.data import DATASETS, TOY_DATASETS
 from core.nn.activations import ACTIVATIONS
 from core.nn.optim import OPTIMIZERS
@@ -87,7 +87,6 @@ CHOICES = {
 
 DEFAULTS = AppConfig()
 MAX_TEXT = 40  # characters of a rejected value that its notice shows (the whole value is parsed)
-MARKDOWN = "\\`*_{}[]()#+-.!|<>~$:&"  # characters that Markdown or HTML could read as syntax
 
 
 def _parse_value(name, text):
@@ -137,18 +136,6 @@ def from_query(params):
             shown = text[:MAX_TEXT] + ("…" if len(text) > MAX_TEXT else "")
             notices.append(f"Ignored {f.name}={plain(shown)} from the link (expected {hint}); using {_text(default)}.")
     return replace(DEFAULTS, **values), notices
-
-
-def plain(text):
-    """``text`` safe to show as Markdown: one line, every Markdown and HTML character escaped, and every
-    invisible control or format character (e.g. a right-to-left override) shown as �."""
-    return "".join(_plain(ch) for ch in " ".join(str(text).split()))
-
-
-def _plain(ch):
-    if ch == ":":  # Streamlit draws :material/name: and :streamlit: as icons even when escaped; a word joiner stops it
-        return "\\:\u2060"
-    return "\\" + ch if ch in MARKDOWN else "�" if unicodedata.category(ch)[0] == "C" else ch
 
 
 def lr_options(current):

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app.text import plain
 from core.data.csv import (
     MAX_BYTES,
     MAX_CLASSES,
@@ -47,7 +48,8 @@ def csv_dataset_control(container):
     )  # fmt: skip
     if upload is None:
         if previous is not None:
-            container.caption(f"Using {st.session_state.get('csv_file_name', 'your file')}: {previous.summary()}.")
+            name = plain(st.session_state.get("csv_file_name", "your file"))
+            container.caption(f"Using {name}: {previous.summary()}.")
         else:
             container.info("Upload a CSV file: numeric features and a label column.", icon=":material/upload_file:")
         return previous
@@ -59,7 +61,7 @@ def csv_dataset_control(container):
     if error:
         return _refuse(container, error, previous)
     header = "a header row" if table.has_header else "no header (columns named col1, col2, …)"
-    container.caption(f"**{upload.name}**: {table.n_rows:,} rows × {len(table.columns)} columns, {header}.")
+    container.caption(f"**{plain(upload.name)}**: {table.n_rows:,} rows × {len(table.columns)} columns, {header}.")
     container.dataframe(table.preview, hide_index=True)
 
     label = st.session_state.get("w_csv_label")
@@ -102,8 +104,8 @@ def _once(name, key, compute):
 
 
 def _refuse(container, message, previous):
-    container.error(f"**This file cannot be used.** {message}", icon=":material/block:")
+    container.error(f"**This file cannot be used.** {plain(message)}", icon=":material/block:")
     if previous is not None:
         kept = st.session_state.get("csv_file_name", "the previous file")
-        container.caption(f"Still using {kept}: {previous.summary()}.")
+        container.caption(f"Still using {plain(kept)}: {previous.summary()}.")
     return previous

@@ -202,6 +202,14 @@ class Session:
         state.widget_states.widgets.append(WidgetState(id=button.id, trigger_value=True))
         await self._send(f"click {key}", state)
 
+    async def send_value(self, key, **value):
+        """Send a new value of the widget with user key ``key`` without waiting for its run (``wait()`` does):
+        ``string_value="…"`` for a text input or a select box (the option as the page shows it),
+        ``double_value=…``, ``int_value=…``, ``bool_value=…`` for the others."""
+        state = self._state()
+        state.widget_states.widgets.append(WidgetState(id=self.widget(key).id, **value))
+        await self._send(f"set {key}", state)
+
     async def click(self, key):
         """Click the button with user key ``key``; returns its ScriptRun."""
         await self.send_click(key)
@@ -235,6 +243,10 @@ class Session:
         state.query_string = ""  # the browser drops the query string on a page change
         self.path, self.query = url_path, ""
         return await self._request(f"page {url_path}", state)
+
+    def alerts(self):
+        """The texts of the errors, warnings, notices and successes (``st.error`` …) on the page shown."""
+        return [e.alert.body for e in self.elements.values() if e.WhichOneof("type") == "alert"]
 
     def metrics(self):
         """{label: value} of every ``st.metric`` on the page shown."""

@@ -1,4 +1,4 @@
-"""Command-line training: python -m core.train --dataset digits --backend numpy
+"""Command-line training: python -m core.train --dataset digits --backend numpy (or python core/train.py …)
 
 Defaults are the course assignment's recipe (1×128 ELU, SGD lr 0.1, batch 128, 10 epochs,
 seed 42) on the embedded 8×8 digits; every default and help text of a training option comes from
@@ -11,7 +11,10 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from core.training.config import (
+if not __package__:  # run as a file (python core/train.py): the repository root is not on the path yet
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.training.config import (  # noqa: E402
     BACKENDS,
     DEFAULTS,
     DTYPES,

@@ -61,11 +61,13 @@ def wait_healthy(url, proc=None, timeout=60.0, what="the app"):
 
 
 def app_command(port, address="127.0.0.1", args=()):
-    """The command line of one app process: headless, and no file watcher (a served app does not change on disk;
-    a watcher would reload modules under running sessions and costs every session its watches)."""
+    """The command line of one app process: headless, no file watcher (a served app does not change on disk;
+    a watcher would reload modules under running sessions and costs every session its watches), and no
+    traceback in the browser (``client.showErrorDetails`` none: a student sees that something failed, the
+    details go to the process's log; development keeps Streamlit's default, the full traceback)."""
     return [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"), "--server.headless", "true",
             "--server.fileWatcherType", "none", "--server.address", address, "--server.port", str(port),
-            "--browser.gatherUsageStats", "false", *args]  # fmt: skip
+            "--browser.gatherUsageStats", "false", "--client.showErrorDetails", "none", *args]  # fmt: skip
 
 
 def stop(proc, sig=signal.SIGTERM, timeout=10.0):

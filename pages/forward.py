@@ -8,6 +8,7 @@ from app.charts.forward import MAX_BAR_UNITS, layer_chart, network_diagram, prob
 from app.controls import label, sidebar
 from app.pickers import layer_picker, sample_picker, unit_picker
 from app.session import dataset_or_stop, show_weights_note, trainer_or_stop
+from app.text import plain
 from core.analysis.evaluation import points_frame
 from core.analysis.forward_equations import (
     activation_latex,
@@ -44,7 +45,7 @@ trace = forward_trace(trainer.weights(), config.activation, sample.x, sample.y)
 names, L = data.class_names, trace.n_layers
 with pick:
     st.caption(sample.caption)
-    st.metric("Predicted class", "–" if trace.predicted is None else names[trace.predicted],
+    st.metric("Predicted class", "–" if trace.predicted is None else plain(names[trace.predicted]),
               help="The class with the largest probability.")  # fmt: skip
     st.metric("Loss = −log p(true class)", f"{trace.loss:.4g}")
 with look:

@@ -6,6 +6,7 @@ import streamlit as st
 from app.charts.display import chart_height, presentation_mode, show_chart
 from app.charts.training import confusion_heatmap, decision_regions, learning_curve
 from app.controls import config_summary, label, sidebar
+from app.export import reopened_run, run_downloads, run_upload
 from app.live import EPOCH, SPEEDS, TIME_BUDGET_S, advance, run_metrics, train_to_epoch
 from app.session import dataset_or_stop, run_status, trainer_or_stop
 from app.transport import transport
@@ -86,6 +87,12 @@ def live_panel():
 
 
 live_panel()
+
+with st.expander("Save this run, or reopen a saved one", icon=":material/save:"):
+    run_downloads(trainer, f"{config.dataset} run")
+    saved = run_upload()
+    if saved is not None:
+        st.caption(reopened_run(saved, trainer))
 
 picture = (
     "The coloured background is the class the network predicts at each point of the plane, paler where it is "

@@ -6,10 +6,11 @@ import streamlit as st
 from app.charts.display import chart_height, show_chart
 from app.charts.saddle import coin_flip_chart, eigen_frame, eigenvalue_chart, loss_chart, surface_chart
 from app.controls import keep, sidebar
+from app.text import plain
 from core.analysis.notation import SUPERSCRIPTS
 from core.analysis.random_matrices import goe_positive_fraction
-from core.analysis.surface_parser import ALLOWED
-from core.analysis.surfaces import MAX_CRITICAL, SURFACES, SurfaceError, critical_points, get_surface, surface_grid
+from core.analysis.surface_parser import ALLOWED, get_surface
+from core.analysis.surfaces import MAX_CRITICAL, SURFACES, SurfaceError, critical_points, surface_grid
 from core.analysis.trajectories import (
     OPTIMIZERS,
     TrajectoryError,
@@ -73,7 +74,7 @@ try:
     surface = cached_surface(key, text)
     grid, critical = cached_landscape(key, text)
 except SurfaceError as e:
-    st.error(f"This surface cannot be used: {e}.", icon=":material/error:")
+    st.error(f"This surface cannot be used: {plain(e)}.", icon=":material/error:")
     st.stop()
 if not chosen:
     st.info("Pick at least one optimizer.", icon=":material/route:")

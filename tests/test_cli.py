@@ -120,3 +120,12 @@ def test_an_exploding_loss_is_flagged_not_printed_as_a_result():
     assert "exploding" in epoch_line(trainer) and "3.7e+25" in epoch_line(trainer)
     metrics["train_loss"] = 0.4
     assert "exploding" not in epoch_line(trainer)
+
+
+def test_the_cli_also_runs_as_a_file_from_any_folder(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "core" / "train.py"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # as a newcomer's shell has it
+    out = subprocess.run([sys.executable, str(script), "--quiet", "--epochs", "1", "--dataset", "moons"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1].startswith("test accuracy: ")

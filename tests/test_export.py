@@ -1,5 +1,6 @@
 """Exports: every chart kind gives a valid PNG, SVG and CSV offline; a saved run reads back; bad files are refused."""
 
+import csv
 import io
 import json
 import zipfile
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from app.charts.training import decision_regions
 from app.export import (
     EXPORT_WIDTH,
     PART_COLUMN,
@@ -19,10 +21,12 @@ from app.export import (
     chart_png,
     chart_spec,
     chart_svg,
+    csv_text,
     slugify,
     view_link,
 )
-from core.data import load_dataset
+from core.analysis.evaluation import decision_grid, points_frame
+from core.data import load_csv, load_dataset
 from core.training.config import TrainConfig
 from core.training.runs import RunFileError, load_run, read_run, run_files, run_zip, weights_npz
 from core.training.trainer import Trainer
@@ -134,6 +138,39 @@ def test_more_rows_than_altairs_limit_export_and_the_limit_stays_for_everyone_el
     assert len(next(iter(spec["datasets"].values()))) == 6_000
     with pytest.raises(alt.MaxRowsError):
         line(big).to_dict()
+
+
+HOSTILE_CLASSES = ['=HYPERLINK("https://evil.example","x")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3", "=1+2"]
+
+
+def test_text_cells_that_a_spreadsheet_would_run_are_quoted_and_numbers_stay_numbers():
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["x0", "x1", "label"])
+    for i, (x0, x1) in enumerate(np.random.default_rng(0).normal(size=(50, 2))):
+        writer.writerow([f"{x0:.3f}", f"{x1:.3f}", HOSTILE_CLASSES[i % 5]])
+    data = load_csv(text.getvalue().encode())  # an uploaded file whose class names are formulas
+    assert sorted(data.class_names) == sorted(HOSTILE_CLASSES)
+    uniform = lambda X: np.full((len(X), 5), 0.2)  # noqa: E731
+    chart = decision_regions(decision_grid(uniform, data, resolution=4), points_frame(data), data.class_names)
+    table = list(csv.reader(io.StringIO(chart_csv(chart))))  # the Playground's decision regions, downloaded
+    header, body = table[0], table[1:]
+    names = {row[header.index(column)] for row in body for column in ("predicted", "class")} - {""}
+    assert names == {"'" + name for name in HOSTILE_CLASSES}  # every class name, quoted once
+    x0 = np.array([float(row[header.index("x0")]) for row in body])  # the coordinates are numbers, signs kept
+    assert (x0 < 0).any() and np.array_equal(x0, chart_frames(chart)["x0"].to_numpy())
+
+
+def test_csv_text_quotes_text_of_every_kind_and_leaves_other_columns_alone():
+    frame = pd.DataFrame({
+        "value": [-1.5, 2.0, -3.0], "count": [-1, 2, 3], "text": ["=1+1", "ok", None],
+        "category": pd.Categorical(["@x", "-y", "\rz"]), "mixed": ["+1", -2.5, "\tcmd"], "=head": [1, 2, 3],
+    })  # fmt: skip
+    header, *rows = csv.reader(io.StringIO(csv_text(frame)))
+    assert header == ["value", "count", "text", "category", "mixed", "'=head"]
+    assert rows == [["-1.5", "-1", "'=1+1", "'@x", "'+1", "1"], ["2.0", "2", "ok", "'-y", "-2.5", "2"],
+                    ["-3.0", "3", "", "'\rz", "'\tcmd", "3"]]  # fmt: skip
+    assert frame["text"][0] == "=1+1" and frame.columns[-1] == "=head"  # the page's own data is untouched
 
 
 def test_slugify_makes_file_names():

@@ -129,6 +129,31 @@ def test_client_refuses_other_hosts_and_unknown_widgets(server):
     asyncio.run(scenario())
 
 
+def test_a_costly_typed_surface_does_not_hold_the_server(server):
+    """x+9^(9^9+x-x) once made the server compute 9**387420489 holding the interpreter lock: every session froze.
+    SymPy now runs in a worker bounded in time: while the surface is being refused, the health check and another
+    student's rerun answer within a second each (their timeouts), and the page then says the surface is too costly."""
+
+    async def scenario():
+        async with Session(server, timeout=TIMEOUT) as student, Session(server, timeout=TIMEOUT) as other:
+            await other.open("playground")
+            await student.open("saddle-points")
+            await student.send_value("w_sad_surface", string_value="Type your own…")
+            await student.wait()
+            await student.send_value("w_sad_expr", string_value="x+9^(9^9+x-x)")
+            await student.wait_started()
+            other.timeout, answers = 1.0, []
+            while student.running:
+                answers.append(await asyncio.to_thread(health, server, 1.0))
+                await other.rerun()  # raises ServerError when it takes more than a second
+            await student.wait()
+            assert len(answers) >= 2 and all(answers), answers
+            assert any("too costly to compute" in text for text in student.alerts()), student.alerts()
+            assert not student.errors and not other.errors
+
+    asyncio.run(scenario())
+
+
 def test_measures():
     assert percentiles([3.0, 1.0, 2.0, 4.0]) == (2.0, 4.0, 4.0)
     assert rss_mib([__import__("os").getpid()]) > 10  # this test process, read from /proc

@@ -4,14 +4,13 @@ import numpy as np
 import pytest
 
 from core.analysis.random_matrices import goe_positive_fraction
-from core.analysis.surface_parser import parse_surface
+from core.analysis.surface_parser import get_surface, parse_surface
 from core.analysis.surfaces import (
     SURFACES,
     SurfaceError,
     classify,
     critical_points,
     eigenvalues,
-    get_surface,
     surface_grid,
 )
 from core.analysis.trajectories import (
@@ -100,6 +99,12 @@ def test_typed_formula_of_a_builtin_gives_its_exact_derivatives():
         ("sin(x, y)", "could not read"),
         ("2 + pi", "does not depend on x or y"),
         ("", "type a formula"),
+        # Negative and nested exponents are refused by the exponent check itself, at once (without it, the
+        # worker's time bound would refuse them after 2 s as "too costly", a different message).
+        ("x + 9**-9**9", "the exponent -1*9**9 is too large"),
+        ("x*2**-99999", "the exponent -99999 is too large"),
+        ("sin(x)^49^2", "the exponent 49**2 is too large"),
+        ("(((2x)^50)^50)^50", "more than 4,300 digits"),
     ],
 )
 def test_parser_refuses_with_one_clear_line(text, fragment):
@@ -107,7 +112,27 @@ def test_parser_refuses_with_one_clear_line(text, fragment):
         parse_surface(text)
     message = str(info.value)
     assert fragment in message and "\n" not in message
-    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x+9^(9^9+x-x)",  # SymPy cancels x - x, then Python computes 9**387420489 holding the interpreter lock
+        "x + 9^(9^9 + 0x)",  # 0x is 0 only once evaluated: the exponent check cannot see it
+        "^".join(["x"] * 57) + "^y",  # a 58-level tower: deep recursion in SymPy
+    ],
+)
+def test_a_surface_no_check_foresees_is_stopped_by_the_worker_bound(text):
+    with pytest.raises(SurfaceError) as info:
+        parse_surface(text)
+    message = str(info.value)
+    assert message.startswith("this surface is too costly to compute") and "\n" not in message
+
+
+def test_a_surface_on_a_kink_is_flagged_not_smooth_not_degenerate():
+    points = critical_points(parse_surface("abs(x) - y**2"))
+    assert points[["x", "y", "kind"]].values.tolist() == [[0.0, 0.0, "not smooth"]]
+    assert critical_points(parse_surface("x**2 - y**2"))["kind"].tolist() == ["saddle"]  # smooth: no kinks
 
 
 def test_parser_reads_everyday_notation():

@@ -1,17 +1,24 @@
 """The "Your own CSV" sidebar control, driven through Streamlit's AppTest with real uploads."""
 
 import hashlib
+import re
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import app.upload
+from app.text import plain
 from core.data.csv import MAX_BYTES
 
 IRIS_LIKE = "sepal,petal,species\n" + "".join(
     f"{1.0 + 0.1 * i:.1f},{(7 * i) % 10 / 4:.2f},{('setosa', 'versicolor', 'virginica')[i % 3]}\n" for i in range(15)
 )
+
+
+def shown(markdown):
+    """What a reader sees of Markdown that holds no syntax but backslash escapes (and invisible word joiners)."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace("\u2060", "")
 
 
 def control_app():
@@ -51,7 +58,7 @@ def test_a_good_upload_shows_preview_label_and_class_counts(at):
     preview, counts = at.sidebar.dataframe[0].value, at.sidebar.dataframe[1].value
     assert list(preview.columns) == ["sepal", "petal", "species"] and len(preview) == 5
     np.testing.assert_allclose(preview["sepal"], [1.0, 1.1, 1.2, 1.3, 1.4])
-    assert "iris.csv" in at.sidebar.caption[0].value and "15 rows × 3 columns" in at.sidebar.caption[0].value
+    assert shown(at.sidebar.caption[0].value) == "**iris.csv**: 15 rows × 3 columns, a header row."
     select = at.sidebar.selectbox(key="w_csv_label")
     assert select.options == ["sepal", "petal", "species"] and select.value == "species"  # the last column
     assert counts["class"].tolist() == ["setosa", "versicolor", "virginica"]
@@ -83,9 +90,12 @@ def test_a_bad_upload_after_a_good_one_keeps_the_good_dataset(at):
     bad = IRIS_LIKE.replace("1.3,", "abc,", 1)
     upload(at, bad.encode(), "broken.csv")
     assert len(at.sidebar.error) == 1
-    assert at.sidebar.error[0].value == "**This file cannot be used.** Line 5, column 'sepal': 'abc' is not a number."
+    assert (
+        shown(at.sidebar.error[0].value)
+        == "**This file cannot be used.** Line 5, column 'sepal': 'abc' is not a number."
+    )
     assert at.session_state["csv_dataset"] is good and at.session_state["csv_key"] == good_key
-    assert "Still using iris.csv" in at.sidebar.caption[-1].value
+    assert "Still using iris.csv" in shown(at.sidebar.caption[-1].value)
     assert at.markdown[-1].value == f"returned: {good.summary()}"
 
 
@@ -100,7 +110,7 @@ def test_a_bad_upload_after_a_good_one_keeps_the_good_dataset(at):
 )
 def test_a_refused_first_upload_shows_the_reason_and_returns_none(at, content, message):
     upload(at, content, "bad.csv")
-    assert message in at.sidebar.error[0].value
+    assert message in shown(at.sidebar.error[0].value)
     assert "csv_dataset" not in at.session_state and at.markdown[-1].value == "returned: None"
     assert not at.sidebar.selectbox  # nothing to choose from a file that cannot be read
 
@@ -109,7 +119,7 @@ def test_a_refused_label_column_keeps_the_select_and_the_previous_dataset(at):
     upload(at, IRIS_LIKE.encode())
     good = at.session_state["csv_dataset"]
     at.sidebar.selectbox(key="w_csv_label").set_value("sepal").run()  # species becomes a feature
-    assert at.sidebar.error[0].value.endswith("Line 2, column 'species': 'setosa' is not a number.")
+    assert shown(at.sidebar.error[0].value).endswith("Line 2, column 'species': 'setosa' is not a number.")
     assert at.sidebar.selectbox(key="w_csv_label").value == "sepal"  # the user can pick another
     assert at.session_state["csv_dataset"] is good
 
@@ -120,7 +130,7 @@ def test_clearing_the_upload_keeps_the_dataset(at):
     at.sidebar.file_uploader(key="w_csv_file").clear()
     at.run()
     assert at.session_state["csv_dataset"] is good
-    assert at.sidebar.caption[0].value.startswith("Using iris.csv: csv: ")
+    assert shown(at.sidebar.caption[0].value).startswith("Using iris.csv: csv: ")
 
 
 def test_a_new_file_resets_a_label_it_does_not_have(at):
@@ -149,3 +159,24 @@ def test_reruns_do_not_parse_the_file_again(at, monkeypatch):
     at.run()
     at.run()
     assert calls == {"inspect": 1, "load": 1}
+
+
+LINK = "[c](https://evil.example)"
+
+
+def test_file_and_class_names_and_quoted_values_show_as_plain_text(at):
+    name = f"{LINK} **big**.csv"
+    classes = [LINK, "**bold**", ":material/warning: x"]
+    rows = "".join(f"{i * 0.5},{i % 5},{classes[i % 3]}\n" for i in range(15))
+    upload(at, f"a,b,label\n{rows}".encode(), name)
+    caption = at.sidebar.caption[0].value
+    assert caption.startswith(f"**{plain(name)}**: 15 rows") and shown(caption).startswith(f"**{name}**: 15 rows")
+    assert at.session_state["csv_dataset"].class_names == sorted(classes)
+
+    bad = f"a,b,label\n1,{LINK},x\n" + "1,2,y\n" * 11
+    upload(at, bad.encode(), f"{LINK}.csv")  # the value is quoted in the message
+    message = "Line 2, column 'b': '[c](https://evil.example…' is not a number."  # cut after 24 characters
+    assert at.sidebar.error[0].value == f"**This file cannot be used.** {plain(message)}"
+    assert at.sidebar.caption[-1].value == f"Still using {plain(name)}: {at.session_state['csv_dataset'].summary()}."
+    for element in [*at.sidebar.caption, *at.sidebar.error]:
+        assert "](https" not in element.value and "**big**" not in element.value  # no link, no bold

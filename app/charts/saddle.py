@@ -10,7 +10,7 @@ from core.analysis.surfaces import KINDS
 from core.analysis.trajectories import OPTIMIZERS
 
 OPTIMIZER_COLORS = dict(zip(OPTIMIZERS.values(), ["#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00"]))  # Okabe–Ito
-KIND_SHAPES = alt.Scale(domain=list(KINDS), range=["triangle-down", "triangle-up", "cross", "diamond"])
+KIND_SHAPES = alt.Scale(domain=list(KINDS), range=["triangle-down", "triangle-up", "cross", "diamond", "square"])
 POINT_TOOLTIP = [alt.Tooltip("kind:N", title="Critical point"), alt.Tooltip("x:Q", format=".4g"),
                  alt.Tooltip("y:Q", format=".4g"), alt.Tooltip("value:Q", title="f(x, y)", format=".4g"),
                  alt.Tooltip("eig1:Q", title="λ₁", format=".4g"), alt.Tooltip("eig2:Q", title="λ₂", format=".4g")]  # fmt: skip

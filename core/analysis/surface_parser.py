@@ -1,25 +1,27 @@
-"""A surface z = f(x, y) typed by the user, read safely: a token whitelist, then SymPy behind a closed namespace.
+"""A surface z = f(x, y) typed by the user, read safely and at a bounded cost.
 
-User text is never evaluated as Python. Numbers that would make SymPy compute for ever (9**9**9,
-exp(exp(exp(10)))) are refused before anything is evaluated, and the surface, its gradient and its
-Hessian must be finite on the plotted square. Every refusal is a ``SurfaceError`` with one line.
+Two lines of defence. In the server, a token whitelist refuses at once anything but x, y, numbers,
+operators and a few functions; user text is never evaluated as Python. Then SymPy reads, differentiates
+and first evaluates the formula in a worker process bounded in time and memory (``surface_program``
+through ``core.bounded``): a formula whose cost no check foresaw (``x + 9^(9^9 + x - x)``) is killed
+there, and the server only ever waited for the bound. The worker's answer is plain data, built here
+into NumPy functions. Every refusal is a ``SurfaceError`` with one line.
 """
 
 import io
-import math
 import tokenize
+from functools import lru_cache
 
-import numpy as np
-
-from core.analysis.surfaces import Surface, SurfaceError
+from core.analysis.expression import ExpressionError, compile_tree
+from core.analysis.surface_program import program_from_json
+from core.analysis.surfaces import SURFACES, Surface, SurfaceError
+from core.bounded import Busy, TooCostly, run_bounded
 
 MAX_LENGTH = 120  # characters of a typed surface
-MAX_EXPONENT = 50  # |b| in a power a**b whose exponent is a number
 MAX_LITERAL = 1e12  # largest number a typed surface may contain
 FUNCTIONS = ("sin", "cos", "exp", "log", "tanh", "sqrt", "abs")
 NAMES = ("x", "y", *FUNCTIONS, "pi", "E")
 OPERATORS = ("+", "-", "*", "/", "**", "^", "(", ")", ",")
-TYPED_HALF_WIDTH = 2.0  # a typed surface is drawn on [−2, 2]²
 ALLOWED = "use x, y, numbers, + - * / ^ ( ) and " + ", ".join(NAMES[2:])
 UNICODE = {"−": "-", "–": "-", "·": "*", "×": "*", "²": "**2", "³": "**3", "π": "pi"}
 
@@ -48,94 +50,9 @@ def _refuse_tokens(text):
             raise SurfaceError(f"{s.strip()!r} is not allowed: {ALLOWED}")
 
 
-def _as_float(e):
-    """A numeric sub-expression in plain floating point: overflow raises, nothing is computed exactly."""
-    import sympy as sp
-
-    if e.is_Number or e in (sp.pi, sp.E):
-        return float(e)
-    args = [_as_float(a) for a in e.args]
-    if isinstance(e, sp.Add):
-        return math.fsum(args)
-    if isinstance(e, sp.Mul):
-        return math.prod(args)
-    if isinstance(e, sp.Pow):
-        value = args[0] ** args[1]  # complex for (−8) ** (1/3)
-        if isinstance(value, complex):
-            raise ValueError("not real")
-        return value
-    functions = {sp.sin: math.sin, sp.cos: math.cos, sp.exp: math.exp, sp.log: math.log, sp.tanh: math.tanh,
-                 sp.Abs: abs}  # fmt: skip
-    if e.func not in functions:
-        raise ValueError(f"cannot evaluate {e.func}")
-    return functions[e.func](*args)
-
-
-def _refuse_unsafe_numbers(tree):
-    """Refuse, innermost first, a numeric exponent above ±MAX_EXPONENT and any constant that is not a finite float.
-
-    ``tree`` is the unevaluated expression, so 9**9**9 is still three numbers, not a huge integer;
-    constants are evaluated in floating point, where exp(exp(exp(10))) overflows at once instead of
-    making SymPy compute with it.
-    """
-    import sympy as sp
-
-    for node in sp.postorder_traversal(tree):
-        if isinstance(node, sp.Pow) and not node.exp.free_symbols:
-            try:
-                b = _as_float(node.exp)
-            except (OverflowError, ValueError, ZeroDivisionError):
-                b = math.inf
-            if not abs(b) <= MAX_EXPONENT:
-                raise SurfaceError(f"the exponent {sp.sstr(node.exp)} is too large or not a number: powers up to "
-                                   f"±{MAX_EXPONENT} are allowed")  # fmt: skip
-        if not node.free_symbols and not (node.is_Number or node in (sp.pi, sp.E)):
-            try:
-                value = _as_float(node)
-            except OverflowError:
-                value = math.inf
-            except (ValueError, ZeroDivisionError):
-                raise SurfaceError(f"{sp.sstr(node)} is not a real number") from None
-            if not math.isfinite(value):
-                raise SurfaceError(f"the number {sp.sstr(node)} is too large for floating point")
-
-
-def _check_finite(surface, n=41):
-    """Evaluate f, ∇f and H on an n × n grid of the plotted square; refuse the first non-finite value."""
-    xs, ys = np.meshgrid(np.linspace(*surface.xlim, n), np.linspace(*surface.ylim, n))
-    where = f"of the plotted square [{surface.xlim[0]:g}, {surface.xlim[1]:g}]²"
-    for what, fn in ((surface.title, surface.value), (f"the gradient of {surface.title}", surface.gradient),
-                     (f"the Hessian of {surface.title}", surface.hessian)):  # fmt: skip
-        try:
-            with np.errstate(all="ignore"):
-                v = np.asarray(fn(xs, ys))
-        except OverflowError:
-            raise SurfaceError(f"{what} overflows floating point {where}") from None
-        except (ArithmeticError, TypeError, ValueError, NameError):
-            raise SurfaceError(f"{what} cannot be evaluated with NumPy") from None
-        bad = ~np.isfinite(v.reshape(n, n, -1)).all(axis=-1)
-        if bad.any():
-            i, j = np.argwhere(bad)[0]
-            raise SurfaceError(f"{what} is not finite (overflow, or outside its domain) at "
-                               f"(x, y) = ({xs[i, j]:.3g}, {ys[i, j]:.3g}) {where}")  # fmt: skip
-
-
-def parse_surface(text):
-    """A ``Surface`` from a formula in x and y typed by the user, read safely.
-
-    The text passes a token whitelist first (names x, y, sin, cos, exp, log, tanh, sqrt, abs, pi,
-    E; decimal numbers; + - * / ** ^ ( ) ,), then SymPy's ``parse_expr`` with a namespace holding
-    only those names (no builtins) and three transformations: numbers as exact SymPy numbers, ^ as
-    power, and implicit multiplication (2x, 2(x + 1)). Powers with a numeric exponent above ±50
-    are refused before anything is evaluated. Derivatives come from ``sympy.diff``, turned into
-    NumPy functions by ``lambdify``; the second derivative of abs (a Dirac delta) is taken as 0.
-
-    Raises:
-        SurfaceError: with a one-line message naming the offending token or the reason.
-    """
-    import sympy as sp
-    from sympy.parsing.sympy_parser import auto_number, convert_xor, implicit_multiplication, parse_expr
-
+def _first_checks(text):
+    """The formula as the worker reads it, after the checks that cost nothing: one line, its length, the
+    everyday symbols (−, ², π) in ASCII, and the token whitelist."""
     text = str(text).strip()
     if not text:
         raise SurfaceError("type a formula in x and y, e.g. x**2 - y**2")
@@ -146,42 +63,73 @@ def parse_surface(text):
     for symbol, ascii_ in UNICODE.items():
         text = text.replace(symbol, ascii_)
     _refuse_tokens(text)
+    return text
 
-    x, y = sp.symbols("x y", real=True)
-    local = {"x": x, "y": y, "sin": sp.sin, "cos": sp.cos, "exp": sp.exp, "log": sp.log, "tanh": sp.tanh,
-             "sqrt": sp.sqrt, "abs": sp.Abs, "pi": sp.pi, "E": sp.E}  # fmt: skip
-    glob = {"__builtins__": {}, "Integer": sp.Integer, "Float": sp.Float, "Rational": sp.Rational,
-            "Add": sp.Add, "Mul": sp.Mul, "Pow": sp.Pow}  # fmt: skip
-    kw = dict(local_dict=local, global_dict=glob, transformations=(auto_number, convert_xor, implicit_multiplication))
+
+@lru_cache(maxsize=256)
+def _compiled(text):
+    """(SurfaceProgram, None) or (None, reason) for a formula that passed ``_first_checks``, from a bounded
+    worker; kept, refusals too, so the same costly formula typed again costs nothing. A busy server is not
+    kept: it raises."""
     try:
-        _refuse_unsafe_numbers(parse_expr(text, evaluate=False, **kw))
-        expr = parse_expr(text, **kw)
-    except SurfaceError:
-        raise
-    except (
-        SyntaxError,
-        TypeError,
-        ValueError,
-        AttributeError,
-        NameError,
-        ArithmeticError,
-        RecursionError,
-        tokenize.TokenError,
-    ) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise SurfaceError(f"could not read {text!r}: {reason}") from None
-    if not isinstance(expr, sp.Expr) or not expr.free_symbols & {x, y}:
-        raise SurfaceError(f"{text!r} does not depend on x or y: type a surface such as x**2 - y**2")
-    if expr.has(sp.I, sp.zoo, sp.oo, sp.nan):
-        raise SurfaceError(f"{text!r} is not a real, finite surface")
+        reply = run_bounded("surface", text)
+    except Busy as e:
+        raise SurfaceError(str(e)) from None
+    except TooCostly as e:
+        return None, f"this surface is too costly to compute ({e}): type a simpler formula"
+    except RuntimeError as e:
+        return None, f"could not compute {text!r}: {e}"
+    if "refused" in reply:
+        return None, str(reply["refused"])[:300]
+    try:
+        return program_from_json(reply.get("program")), None
+    except (ValueError, TypeError, RecursionError):
+        return None, "this surface could not be computed: try again, or type a simpler formula"
 
-    def numeric(e):
-        return sp.lambdify((x, y), e.replace(sp.DiracDelta, lambda *a: sp.S.Zero), modules="numpy")
 
-    fx, fy = sp.diff(expr, x), sp.diff(expr, y)
-    d1 = numeric(sp.Tuple(fx, fy))
-    d2 = numeric(sp.Tuple(sp.diff(fx, x), sp.diff(fx, y), sp.diff(fy, y)))
-    h = TYPED_HALF_WIDTH
-    surface = Surface("typed", text, sp.latex(expr), numeric(expr), d1, d2, (-h, h), (-h, h))
-    _check_finite(surface)
-    return surface
+def parse_surface(text):
+    """A ``Surface`` from a formula in x and y typed by the user, read safely and at a bounded cost.
+
+    The text passes a token whitelist first (names x, y, sin, cos, exp, log, tanh, sqrt, abs, pi,
+    E; decimal numbers; + - * / ** ^ ( ) ,). In a worker process (at most ``core.bounded.TIME_LIMIT_S``
+    seconds and ``MEMORY_LIMIT_MB``), SymPy's ``parse_expr`` reads it with a namespace of only those
+    names; powers with a numeric exponent above ±50 are refused before anything is evaluated;
+    ``sympy.diff`` gives the exact derivatives (the second derivative of abs, a Dirac delta, is taken as
+    0); f, ∇f and H must be finite on the plotted square. Here the derivatives become NumPy functions.
+
+    Raises:
+        SurfaceError: with a one-line message naming the offending token or the reason.
+    """
+    program, reason = _compiled(_first_checks(text))
+    if reason:
+        raise SurfaceError(reason)
+    try:
+        f, (fx, fy), (fxx, fxy, fyy) = (
+            compile_tree(program.f),
+            map(compile_tree, program.df),
+            map(compile_tree, program.d2f),
+        )
+        kinks = tuple(map(compile_tree, program.kinks))
+    except ExpressionError as e:
+        raise SurfaceError(f"this surface cannot be evaluated: {e}") from None
+    h = program.half_width
+    return Surface(
+        "typed",
+        program.text,
+        program.tex,
+        f,
+        lambda x, y: (fx(x, y), fy(x, y)),
+        lambda x, y: (fxx(x, y), fxy(x, y), fyy(x, y)),
+        (-h, h),
+        (-h, h),
+        kinks,
+    )
+
+
+def get_surface(key, text=""):
+    """The built-in surface ``key``, or the typed formula ``text`` when key is "typed"."""
+    if key == "typed":
+        return parse_surface(text)
+    if key not in SURFACES:
+        raise SurfaceError(f"unknown surface {key!r}: choose one of {', '.join(SURFACES)} or 'typed'")
+    return SURFACES[key]

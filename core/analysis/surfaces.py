@@ -6,7 +6,9 @@ differentiated symbolically; user text is never evaluated as Python.
 
 Every critical point (∇f = 0) is classified by the signs of the Hessian's eigenvalues λ₁ ≤ λ₂:
 both positive a minimum, both negative a maximum, one of each a saddle, and any |λ| ≤ tol degenerate
-(the second-order test cannot decide: the monkey saddle's Hessian is 0 at the origin).
+(the second-order test cannot decide: the monkey saddle's Hessian is 0 at the origin). A critical
+point on a kink of the surface (|x| at x = 0) is "not smooth": there is no Hessian there, and the one
+of the smooth pieces on either side says nothing about it.
 """
 
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-KINDS = ("minimum", "maximum", "saddle", "degenerate")
+KINDS = ("minimum", "maximum", "saddle", "degenerate", "not smooth")
 MAX_CRITICAL = 40  # critical points listed at most
 
 
@@ -34,6 +36,7 @@ class Surface:
         df: (x, y) → (∂f/∂x, ∂f/∂y).
         d2f: (x, y) → (∂²f/∂x², ∂²f/∂x∂y, ∂²f/∂y²); entries may be Python numbers.
         xlim, ylim: the plotted rectangle.
+        kinks: functions (x, y) → g whose zero set is where f is not smooth (the arguments of abs).
 
     Shape:
         x, y: broadcastable to S; value: S, gradient: S + (2,), hessian: S + (2, 2).
@@ -47,6 +50,16 @@ class Surface:
     d2f: object
     xlim: tuple = (-2.0, 2.0)
     ylim: tuple = (-2.0, 2.0)
+    kinks: tuple = ()
+
+    def on_kink(self, x, y, tol=1e-9):
+        """True where (x, y) lies on a kink of the surface (|g(x, y)| ≤ tol for one of ``kinks``)."""
+        x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+        out = np.zeros(x.shape, dtype=bool)
+        with np.errstate(all="ignore"):
+            for g in self.kinks:
+                out |= np.abs(np.broadcast_to(g(x, y), x.shape)) <= tol
+        return out
 
     def value(self, x, y):
         """f(x, y), broadcast to the shape of x and y."""
@@ -145,17 +158,6 @@ SURFACES = {
 }
 
 
-def get_surface(key, text=""):
-    """The built-in surface ``key``, or the typed formula ``text`` when key is "typed"."""
-    if key == "typed":
-        from core.analysis.surface_parser import parse_surface  # it builds on Surface: imported when needed
-
-        return parse_surface(text)
-    if key not in SURFACES:
-        raise SurfaceError(f"unknown surface {key!r}: choose one of {', '.join(SURFACES)} or 'typed'")
-    return SURFACES[key]
-
-
 def eigen(H):
     """Eigenvalues λ₁ ≤ λ₂ and unit eigenvectors (columns) of a symmetric 2 × 2 matrix.
 
@@ -221,8 +223,9 @@ def critical_points(surface, n_starts=15, iterations=100, max_points=MAX_CRITICA
     P = np.where(np.abs(P) < 1e-12 * span, 0.0, P)  # round-off away from 0 (and −0) reads as 0
     lam = eigenvalues(surface.hessian(P[:, 0], P[:, 1]))  # (K, 2) ascending
     tol = 1e-6 * max(1.0, float(np.nanmax(np.abs(lam), initial=0.0)))
+    kind = np.where(surface.on_kink(P[:, 0], P[:, 1], 1e-9 * span), "not smooth", classify(lam, tol))
     frame = pd.DataFrame({"x": P[:, 0], "y": P[:, 1], "value": surface.value(P[:, 0], P[:, 1]),
-                          "eig1": lam[:, 0], "eig2": lam[:, 1], "kind": classify(lam, tol)})  # fmt: skip
+                          "eig1": lam[:, 0], "eig2": lam[:, 1], "kind": kind})  # fmt: skip
     return frame.sort_values(["value", "x", "y"]).head(max_points).reset_index(drop=True)
 
 

@@ -16,35 +16,54 @@ from core.data.download import MNIST_DIR, MNIST_FILES
 from core.data.splits import DatasetError, MissingDataError
 
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+MAX_IDX_DIMS = 3  # images (N, rows, columns); labels have 1
+MAX_IDX_BYTES = 64 * 2**20  # data bytes of one file; MNIST's largest (60,000 × 28 × 28) holds 47,040,000
 
 
 def read_idx(path) -> np.ndarray:
     """Parse one IDX file, gzip-compressed if its name ends in .gz.
 
     Returns an array of the header's shape, e.g. (N, 28, 28) uint8 for images, (N,) for
-    labels, in native byte order. A bad magic number or a byte count that does not match
-    the header exactly raises DatasetError naming the file.
+    labels, in native byte order. A bad magic number, 0 or more than 3 dimensions, a header
+    that declares more than MAX_IDX_BYTES of data, or a byte count that does not match the
+    header exactly raises DatasetError naming the file. The header is checked before the data
+    is read, and no more than it declares is ever decompressed (a gzip bomb stops there).
     """
     path = Path(path)
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        with gzip.open(path) if path.suffix == ".gz" else open(path, "rb") as f:
+            return _read_idx(f, path)
     except (OSError, EOFError, zlib.error) as err:
         raise DatasetError(f"{path} cannot be read ({err}): it is truncated or corrupt.") from err
-    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in IDX_DTYPES:
+
+
+def _read_idx(f, path):
+    head = f.read(4)
+    if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in IDX_DTYPES:
         raise DatasetError(f"{path} is not an IDX file: its magic number is wrong.")
-    ndim = raw[3]
-    start = 4 + 4 * ndim  # first data byte
-    if len(raw) < start:
+    ndim = head[3]
+    if not 1 <= ndim <= MAX_IDX_DIMS:
+        raise DatasetError(f"{path} declares {ndim} dimensions; an MNIST file has 1 to {MAX_IDX_DIMS}.")
+    raw_dims = f.read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
         raise DatasetError(f"{path} is truncated: its header is incomplete.")
-    dims = struct.unpack(f">{ndim}I", raw[4:start])
-    dtype = np.dtype(IDX_DTYPES[raw[2]])
+    dims = struct.unpack(f">{ndim}I", raw_dims)
+    dtype = np.dtype(IDX_DTYPES[head[2]])
     expected = math.prod(dims) * dtype.itemsize
-    if len(raw) - start != expected:
+    if expected > MAX_IDX_BYTES:
         raise DatasetError(
-            f"{path} holds {len(raw) - start:,} data bytes but its header {dims} needs "
-            f"{expected:,}: the file is truncated or corrupt."
+            f"{path} declares {dims}: {expected:,} data bytes, more than the {MAX_IDX_BYTES:,} an MNIST file holds."
         )
-    return np.frombuffer(raw, dtype, offset=start).reshape(dims).astype(dtype.newbyteorder("="))
+    raw = f.read(expected)
+    if len(raw) < expected:
+        raise DatasetError(
+            f"{path} holds {len(raw):,} data bytes but its header {dims} needs {expected:,}: the file is truncated."
+        )
+    if f.read(1):
+        raise DatasetError(
+            f"{path} holds more than the {expected:,} data bytes its header {dims} declares: it is corrupt."
+        )
+    return np.frombuffer(raw, dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 def missing_mnist_message(folder: Path) -> str:
