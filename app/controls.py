@@ -7,9 +7,10 @@ import streamlit as st
 
 from app.charts.display import apply_presentation_css, presentation_mode
 from app.export import copy_link
-from app.settings import CHOICES, DEFAULT_LR, UI_LIMITS, UPLOADED, AppConfig, from_query, lr_options, to_query
+from app.text import plain
 from core.data import DATA_DIR as DEFAULT_DATA_DIR
 from core.data import TOY_DATASETS, files_present
+from core.links import CHOICES, DEFAULT_LR, UI_LIMITS, UPLOADED, AppConfig, from_query, lr_options, to_query
 from core.training.config import MAX_STEPS
 
 DATA_DIR = os.environ.get("MLP_LAB_DATA_DIR", DEFAULT_DATA_DIR)
@@ -90,7 +91,7 @@ def sidebar():
     _init_state()
     sb = st.sidebar
     for notice in st.session_state.pop("url_notices", []):
-        st.warning(notice, icon=":material/link:")
+        st.warning(plain(notice), icon=":material/link:")  # the rejected value is the link's text
     st.session_state.presentation = sb.toggle(
         "Projector mode", value=presentation_mode(), help="Larger text and charts, fewer controls. "
         "Collapse the sidebar (« at its top) for the whole width.",

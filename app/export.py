@@ -15,7 +15,6 @@ the Playground may be training in the script thread at the same time.
 """
 
 import re
-import threading
 import unicodedata
 from urllib.parse import urlencode
 
@@ -23,6 +22,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from app.charts.spec import vega_lite
 from app.text import plain
 from core.training.runs import RunFileError, read_run, run_zip, weights_npz
 
@@ -33,12 +33,6 @@ PART_COLUMN = "chart_layer"  # names the layer or sub-chart of each CSV row when
 MAX_UPLOAD_MB = 64
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what Excel, LibreOffice and Sheets read as a formula's start
 
-try:  # Streamlit's own lock around Altair's global settings (data transformer, theme)
-    from streamlit.elements.vega_charts import _altair_globals_lock as _ALTAIR_LOCK
-except ImportError:  # pragma: no cover - a Streamlit without it
-    _ALTAIR_LOCK = threading.Lock()
-
-
 # ---- charts → PNG, SVG ----
 
 
@@ -48,9 +42,7 @@ def chart_spec(chart, width=EXPORT_WIDTH):
     A single or layered chart without a pixel width gets ``width``; the sub-charts of a
     concatenation share it; a facet or repeat cell drawn "container"-wide gets the default cell width.
     """
-    with _ALTAIR_LOCK, alt.data_transformers.disable_max_rows():
-        spec = chart.to_dict(validate=False)
-    spec = _fixed_size(spec, width)
+    spec = _fixed_size(vega_lite(chart), width)
     spec.setdefault("config", {}).setdefault("font", EXPORT_FONT)
     return spec
 

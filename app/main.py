@@ -8,14 +8,12 @@ ROOT = str(Path(__file__).resolve().parents[1])
 if ROOT not in sys.path:  # streamlit puts app/ on sys.path, not the repository root
     sys.path.insert(0, ROOT)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
-# One thread per matrix product: on a server every session computes at once, and a second BLAS or
-# torch thread per session only spins against the others (torch reads this when it is imported).
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from core.threads import limit_process  # noqa: E402
+
+limit_process()  # one thread per matrix product: every session computes at once (core/threads.py)
 
 import streamlit as st  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
-
-threadpool_limits(limits=1)  # NumPy's OpenBLAS is loaded already: limit it in place
 
 from app.views import VIEWS  # noqa: E402
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from app.controls import clamp, keep
 from app.text import plain
-from core.analysis.notation import layer_name
+from core.analysis.text.notation import layer_name
 
 CUSTOM_RANGE = (-3.0, 3.0)  # a typed point (x₀, x₁) of a 2-D data set, in the data's own units
 

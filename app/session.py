@@ -7,8 +7,9 @@ every trainer live in the session's own state, so one student's run never shows 
 import streamlit as st
 
 from app.controls import DATA_DIR, config_summary
-from app.settings import UPLOADED
+from app.text import plain
 from core.data import DatasetError, load_dataset
+from core.links import UPLOADED
 from core.training.config import ConfigError
 from core.training.trainer import Trainer
 
@@ -33,7 +34,7 @@ def dataset_or_stop(config):
     try:
         return _dataset(*config.data_key())
     except DatasetError as e:
-        st.error(f"**This data set cannot be loaded.** {e}", icon=":material/folder_off:")
+        st.error(f"**This data set cannot be loaded.** {plain(e)}", icon=":material/folder_off:")
         st.info("Pick another data set in the sidebar: the toy sets and the 8×8 digits are built in.")
         st.stop()
 
@@ -61,7 +62,7 @@ def trainer_or_stop(config, data):
                 trainers.pop(next(iter(trainers)))
         trainers[key].extend(epochs)
     except ConfigError as e:
-        st.error(f"**This run cannot be set up.** {e}", icon=":material/block:")
+        st.error(f"**This run cannot be set up.** {plain(e)}", icon=":material/block:")
         st.stop()
     return trainers[key]
 

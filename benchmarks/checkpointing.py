@@ -1,6 +1,6 @@
 """Gradient checkpointing from the command line: peak memory and time per step against depth, both backends.
 
-The same measurement as the Checkpointing page (``core.analysis.checkpoint_sweeps.depth_sweep``):
+The same measurement as the Checkpointing page (``core.analysis.checkpointing.sweeps.depth_sweep``):
 MLPs of 4 … 128 hidden ELU layers of width 256, batch 128, float64, one training step each, plain
 backprop against checkpoints every ⌈√L⌉ layers (L = hidden layers + 1). Prints the table, the fitted
 log-log slopes (peak memory ~ nˢˡᵒᵖᵉ), the time per step relative to plain backprop, and the peak
@@ -44,8 +44,8 @@ def main(args):
     import pandas as pd
     import torch
 
-    from core.analysis.checkpoint_memory import MeasurementError, variant_name
-    from core.analysis.checkpoint_sweeps import depth_sweep, fit_slopes
+    from core.analysis.checkpointing.memory import MeasurementError, variant_name
+    from core.analysis.checkpointing.sweeps import depth_sweep, fit_slopes
 
     if args.threads:
         torch.set_num_threads(args.threads)

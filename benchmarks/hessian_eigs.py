@@ -3,8 +3,8 @@
 The work: MNIST-shaped random data (1,000 × 784, 10 classes, seeded) → Linear 128 → ELU → Linear 10,
 mean cross-entropy, at the seeded initial weights (101,770 parameters), float64. Three ways to the
 top 5 eigenvalues of its Hessian:
-  - ours: ``core.analysis.hessian.top_eigenvalues``: ``eigsh`` on H v products that reuse one
-    gradient graph, with the thread pools set by ``thread_pools``;
+  - ours: ``core.analysis.curvature.hessian.top_eigenvalues``: ``eigsh`` on H v products that reuse one
+    gradient graph, with one thread for torch and OpenBLAS (``core.threads.one_thread``);
   - plain: ``eigsh`` on the textbook double-backward H v (forward, gradient with
     ``create_graph=True``, then ∇(gᵀv), every product from scratch), same thread pools;
   - power iteration with deflation as PyHessian's ``hessian.eigenvalues`` does it (≤ 100 products per
@@ -27,7 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.analysis.hessian import LossHessian, thread_pools, top_eigenvalues  # noqa: E402
+from core.analysis.curvature.hessian import LossHessian, top_eigenvalues  # noqa: E402
+from core.threads import one_thread  # noqa: E402
 from core.training.backends import initial_weights  # noqa: E402
 
 K = 5
@@ -90,7 +91,7 @@ def run(method, X, y, weights, tol):
     elif method == "plain, default threads":
         values, n = plain_eigsh(H, tol)
     else:
-        with thread_pools():
+        with one_thread():
             values, n = plain_eigsh(H, tol) if method == "plain" else power_iteration(H, tol)
     return values, n, time.perf_counter() - t0
 

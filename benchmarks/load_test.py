@@ -1,25 +1,42 @@
-"""How many students one app server holds: N concurrent sessions through Streamlit's own protocol.
+"""How long students wait when a class uses one app server at once, through Streamlit's own protocol.
 
 Each session does what a student does first: opens the Playground on the 8×8 digits
-(``/playground?dataset=digits``), trains one epoch (the button ``step_epoch``) and opens the
-Backward pass page (``/backward``). The clients are asyncio websockets
-(``benchmarks/streamlit_client.py``), so they cost the server's cores nothing (their CPU time is
-printed). The report: sessions completed, errors, p50/p95/max time of a script run (request sent →
-``script_finished``), the server's CPU time per session, its memory (RSS of its process tree, from
-/proc) at baseline, peak and ``--settle`` seconds after the sessions close (``--waves`` repeats the
-load: a leak grows every wave, a high-water mark does not), optionally p95 for several sizes
-(``--sweep``), and whether one student's long training slows the others' reruns (the freeze probe).
+(``/playground?dataset=digits``), clicks "Step 1 epoch" (``step_epoch``) and opens the Backward pass
+(``/backward``). What is timed is the *wait*, from the request until the page has settled with the
+result on it (``Session.timed_click`` and its siblings in ``benchmarks/streamlit_client.py``): an
+epoch that outlasts the click's time budget goes on in slices, one per rerun of the live panel on its
+timer, and ends with a rerun of the page; the client follows that timer as a browser does, and the
+click's wait ends when the epoch is shown. (A script run, request to ``script_finished``, is printed
+too: it is what this benchmark timed before, and it hides the slices.) The clients are asyncio
+websockets, so they cost the server's cores almost nothing (their CPU time is printed).
 
-    python benchmarks/load_test.py                    # starts a server on 127.0.0.1, 20 sessions
-    python benchmarks/load_test.py --sessions 50 --json results.json
-    python benchmarks/load_test.py --sweep 2,4,6,8,10,12,16,20 --ramp 30
-    python deploy/run_local.py --processes 2 &        # then, through nginx:
-    python benchmarks/load_test.py --url http://127.0.0.1:8080 --pid 4321 --pid 4322
+The report: sessions completed and errors; p50 / p95 / max of every wait and of each kind (open,
+click, page change); the server's CPU seconds per session; its memory (RSS of its process tree, from
+/proc) after a warm-up, at the peak and ``--settle`` seconds after the sessions closed, and with
+``--waves 2`` what a second identical wave adds, as a share of the first wave's rise (a leak adds the
+whole rise again, a high-water mark nothing); and a cheap rerun beside training students: a student
+who only toggles "Show test points" on the moons Playground while ``--sessions`` students train
+(click "Step 1 epoch" again as soon as the last epoch shows), p95 of that student's waits, and alone.
 
-Targets (issue 11): 20 sessions with no error, p95 under 3 s, memory back within 10 % of its
-peak-to-baseline rise. The baseline is taken after a warm-up session per server process (imports,
-the shared data cache), so the rise is what the sessions themselves cost. Wall-clock figures are
-only as good as the machine is quiet: the load average before the run is printed with them.
+    python benchmarks/load_test.py                                # a server started here, 20 sessions
+    python benchmarks/load_test.py --app-root /tmp/base --json /tmp/before.json   # another checkout
+    python benchmarks/load_test.py --compare /tmp/before.json     # this checkout, side by side
+    python benchmarks/load_test.py --sweep 2,4,8,12,16,20 --no-probe
+
+Against a server started elsewhere, e.g. two processes behind nginx:
+
+    python deploy/run_local.py --processes 2 --port 8080          # prints nginx's address and each pid
+    python benchmarks/load_test.py --url http://127.0.0.1:8080 --pid 4321 --pid 4322 --sessions 50
+
+``--url`` is the address the sessions connect to, as a browser would (nginx's, which spreads them
+over the processes); ``--pid`` names each app process behind it, so that the benchmark can read their
+CPU time and memory from /proc (it measures only processes it knows: without ``--pid`` it reports the
+waits alone). The "before" figures of a change come from the same benchmark against the old code:
+``git worktree add /tmp/base COMMIT``, then ``--app-root /tmp/base`` starts that checkout's app with
+this checkout's Python environment. Nothing is written unless ``--json`` names a file.
+
+Wall-clock figures are only as good as the machine is quiet: the load average before each wave is
+printed with them; run twice and report both.
 """
 
 import argparse
@@ -29,7 +46,9 @@ import json
 import math
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -39,15 +58,40 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.streamlit_client import ClientError, ServerError, Session  # noqa: E402
-from deploy.run_local import app_process, wait_healthy  # noqa: E402
+from deploy.run_local import DeployError, app_command, free_port, stop, wait_healthy  # noqa: E402
 
 MAX_SESSIONS = 200
 PLAYGROUND, PLAYGROUND_QUERY, BACKWARD = "playground", "dataset=digits", "backward"
-LIGHT_QUERY = "dataset=digits"  # the freeze probe's cheap reruns: the Playground redrawn as after a click
-HEAVY_QUERY = "dataset=digits&depth=2&width=512&batch_size=8&epochs=500"  # one student's long training
+WAIT_KINDS = ("open", "click step_epoch", f"page {BACKWARD}")  # a student's path, in order
+LIGHT_QUERY, LIGHT_TOGGLE = "dataset=moons", "show_test"  # the cheap rerun: "Show test points" on the moons
 
 
-# ---- memory ----------------------------------------------------------------------------------
+# ---- the server ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def app_server(root=ROOT, args=()):
+    """One app process of the checkout at ``root`` on 127.0.0.1, started as ``deploy/run_local.py`` starts
+    one but from that checkout's ``app/main.py`` and folder; yields ``(url, process)`` once healthy."""
+    root, port = Path(root).resolve(), free_port()
+    main = str(root / "app" / "main.py")
+    cmd = [main if part == str(ROOT / "app" / "main.py") else part for part in app_command(port, args=args)]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            try:
+                wait_healthy(url, proc, what=f"the app of {root}")
+            except DeployError as e:
+                log.seek(0)
+                raise DeployError(f"{e}; its output ends:\n{log.read()[-2000:].decode(errors='replace')}") from None
+            yield url, proc
+        finally:
+            stop(proc)
+
+
+# ---- CPU and memory of the server's processes -------------------------------------------------
 
 
 def process_tree(pid):
@@ -104,22 +148,30 @@ class MemoryPeak:
         self._thread.join()
 
 
-# ---- the sessions ----------------------------------------------------------------------------
+def load_average():
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# ---- the students ----------------------------------------------------------------------------
 
 
 @dataclass
 class LoadResult:
     sessions: int
-    completed: int = 0
+    completed: int = 0  # sessions that went the whole path without an error
     errors: list = field(default_factory=list)  # one line each, "session 3: …"
-    runs: list = field(default_factory=list)  # (kind, seconds) of every script run
+    waits: list = field(default_factory=list)  # (kind, seconds, script runs) of every wait of every session
+    runs: list = field(default_factory=list)  # (kind, seconds) of every request's own script run
+    shown: list = field(default_factory=list)  # {label: value} of the Playground's metrics after each epoch
     wall_s: float = 0.0
     client_cpu_s: float = 0.0  # CPU time of this process (all the clients) while they ran
     server_cpu_s: float = float("nan")  # CPU time of the server processes meanwhile (when pids are known)
-    memory_mib: dict = field(default_factory=dict)  # baseline, peak, after (when measured)
+    peak_mib: float = float("nan")  # the server's largest RSS meanwhile (when pids are known)
+    load_average: str = ""  # the machine's, before the sessions started
 
     def seconds(self, kind=None):
-        return [s for k, s in self.runs if kind is None or k == kind]
+        """The waits of ``kind`` ("open", "click step_epoch", …; None: every wait), in seconds."""
+        return [s for k, s, _ in self.waits if kind is None or k == kind]
 
 
 def percentiles(values):
@@ -130,17 +182,19 @@ def percentiles(values):
     return v[math.ceil(0.50 * len(v)) - 1], v[math.ceil(0.95 * len(v)) - 1], v[-1]
 
 
+def epoch_shown(n):
+    """A test of a Playground session: does it show ``n`` epochs done ("Epochs done: 1 / 100")?"""
+    return lambda s: s.metric("Epoch").startswith(f"{n} /")
+
+
 async def student(url, timeout, query=PLAYGROUND_QUERY):
-    """One student: Playground on the digits, one epoch, Backward pass. Returns the Session (closed)."""
+    """One student: the Playground on the digits, "Step 1 epoch" until the epoch is shown, the Backward pass.
+    Returns (the Session, closed; its Waits; the Playground's metrics after the epoch)."""
     async with Session(url, timeout=timeout) as s:
-        await s.open(PLAYGROUND, query)
-        await s.click("step_epoch")
-        await s.settle()  # an epoch longer than a click's time budget goes on in slices
-        shown = s.metric("Epoch")
-        if not shown.startswith("1 /"):
-            s.errors.append(f"after one epoch the Playground shows epoch {shown!r}")
-        await s.switch_page(BACKWARD)
-    return s
+        waits = [await s.timed_open(PLAYGROUND, query), await s.timed_click("step_epoch", until=epoch_shown(1))]
+        shown = s.metrics()
+        waits.append(await s.timed_switch_page(BACKWARD))
+    return s, waits, shown
 
 
 async def _students(url, n, timeout, ramp_s):
@@ -155,64 +209,35 @@ async def _students(url, n, timeout, ramp_s):
 
 
 def run_load(url, sessions=20, timeout=120.0, ramp_s=0.0, pids=()):
-    """Drive ``sessions`` concurrent students against ``url``; returns a LoadResult (peak memory if ``pids``)."""
+    """Drive ``sessions`` concurrent students against ``url``; returns a LoadResult (CPU and peak memory of the
+    server's processes ``pids``, when given)."""
     if not 1 <= sessions <= MAX_SESSIONS:
         raise ClientError(f"sessions must be between 1 and {MAX_SESSIONS}, got {sessions}")
-    result = LoadResult(sessions)
+    result = LoadResult(sessions, load_average=load_average())
     t0, cpu0, server0 = time.perf_counter(), time.process_time(), cpu_seconds(pids)
     with MemoryPeak(pids) if pids else contextlib.nullcontext() as mem:
         outcomes = asyncio.run(_students(url, sessions, timeout, ramp_s))
     result.wall_s, result.client_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
     if pids:
-        result.memory_mib["peak"], result.server_cpu_s = mem.peak, cpu_seconds(pids) - server0
+        result.peak_mib, result.server_cpu_s = mem.peak, cpu_seconds(pids) - server0
     for i, out in enumerate(outcomes):
         if isinstance(out, Exception):
             result.errors.append(f"session {i}: {type(out).__name__}: {out}")
             continue
-        result.runs += [(r.kind, r.seconds) for r in out.runs]
-        result.errors += [f"session {i}: {e}" for e in out.errors]
-        result.completed += not out.errors
+        s, waits, shown = out
+        result.waits += [(w.kind, w.seconds, w.runs) for w in waits]
+        result.runs += [(r.kind, r.seconds) for r in s.runs if r.kind != "auto"]
+        result.shown.append(shown)
+        result.errors += [f"session {i}: {e}" for e in s.errors]
+        result.completed += not s.errors
     return result
 
 
-# ---- does long work freeze the others? --------------------------------------------------------
-
-
-async def _light(url, stop, think_s, timeout, times):
-    """A student touching a control every ``think_s`` seconds: the Playground on the digits, rerun."""
-    async with Session(url, timeout=timeout) as s:
-        await s.open(PLAYGROUND, LIGHT_QUERY)
-        await stop.wait_ready()
-        while not stop.is_set():
-            times.append((await s.rerun()).seconds)
-            await stop.wait(think_s)
-    return s.errors
-
-
-async def _heavy(url, mode, stop, timeout, times):
-    """One student's long training: Play (fragment reruns on a timer) or Step 1 epoch clicked again and again."""
-    async with Session(url, timeout=timeout) as s:
-        await s.open(PLAYGROUND, HEAVY_QUERY)
-        if mode == "play":
-            await s.click("play")
-            await stop.wait_ready()
-            await stop.wait()
-            await s.click("pause")
-            times += [r.seconds for r in s.runs if r.kind == "auto"]
-        else:
-            await s.send_click("step_epoch")
-            await s.wait_started()
-            await stop.wait_ready()
-            while True:
-                times.append((await s.wait()).seconds)
-                if stop.is_set():
-                    break
-                await s.send_click("step_epoch")
-    return s.errors
+# ---- a cheap rerun beside training students --------------------------------------------------
 
 
 class _Phase:
-    """Start line and finish line of a freeze-probe phase: everyone ready, then ``seconds`` of measuring."""
+    """Start line and finish line of a probe phase: everyone ready, then ``seconds`` of measuring."""
 
     def __init__(self, parties, seconds):
         self.parties, self.seconds, self._ready, self._stop = parties, seconds, 0, asyncio.Event()
@@ -233,130 +258,85 @@ class _Phase:
             await asyncio.wait_for(self._stop.wait(), timeout)
 
 
-async def _freeze_phase(url, light, seconds, think_s, heavy, timeout):
-    light_times, heavy_times = [], []
-    phase = _Phase(light + bool(heavy), seconds)
-    jobs = [_light(url, phase, think_s, timeout, light_times) for _ in range(light)]
-    if heavy:
-        jobs.append(_heavy(url, heavy, phase, timeout, heavy_times))
+async def _light(url, phase, think_s, timeout, waits):
+    """A student who only changes a control: "Show test points" on the moons Playground, on and off, every
+    ``think_s`` seconds."""
+    async with Session(url, timeout=timeout) as s:
+        await s.open(PLAYGROUND, LIGHT_QUERY)
+        await phase.wait_ready()
+        on = False
+        while not phase.is_set():
+            on = not on
+            waits.append((await s.timed_value(LIGHT_TOGGLE, bool_value=on)).seconds)
+            await phase.wait(think_s)
+    return s.errors
+
+
+async def _trainer(url, mode, phase, timeout, waits):
+    """A training student on the digits: "Step 1 epoch" clicked again as soon as the last epoch shows (``mode``
+    "epoch"; its Waits), or Play running (``mode`` "play")."""
+    async with Session(url, timeout=timeout) as s:
+        await s.open(PLAYGROUND, PLAYGROUND_QUERY)
+        await phase.wait_ready()
+        if mode == "play":
+            await s.click("play")
+            await phase.wait()
+            await s.click("pause")
+        epoch = 0
+        while mode == "epoch" and not phase.is_set():
+            epoch += 1
+            waits.append(await s.timed_click("step_epoch", until=epoch_shown(epoch)))
+    return s.errors
+
+
+async def _probe_phase(url, light, training, seconds, think_s, mode, timeout):
+    light_waits, training_waits = [], []
+    phase = _Phase(light + training, seconds)
+    jobs = [_light(url, phase, think_s, timeout, light_waits) for _ in range(light)]
+    jobs += [_trainer(url, mode, phase, timeout, training_waits) for _ in range(training)]
     outs = await asyncio.wait_for(asyncio.gather(*jobs, return_exceptions=True), seconds + 4 * timeout)
     errors = [f"{type(o).__name__}: {o}" for o in outs if isinstance(o, Exception)]
-    return light_times, heavy_times, errors + [e for o in outs if isinstance(o, list) for e in o]
+    errors += [e for o in outs if isinstance(o, list) for e in o]
+    training = percentiles([w.seconds for w in training_waits])
+    runs = sum(w.runs for w in training_waits) / len(training_waits) if training_waits else float("nan")
+    return {"light": percentiles(light_waits), "n": len(light_waits), "training": training, "training_runs": runs,
+            "errors": errors}  # fmt: skip
 
 
-def freeze_probe(url, light=3, seconds=15.0, think_s=1.0, modes=("play", "epoch"), timeout=120.0):
-    """Does one student's long work freeze the others? ``light`` sessions rerun the Playground every ``think_s``
-    seconds for ``seconds``: alone, then beside one long training per mode in ``modes``. Returns
-    {phase: {"light": (p50, p95, max), "heavy": (p50, p95, max) of the long work's runs, "n": reruns, "errors"}}."""
+def cheap_rerun_probe(url, training=20, light=2, seconds=30.0, think_s=1.0, mode="epoch", timeout=120.0):
+    """Does training hold up a student who only changes a control? ``light`` students toggle "Show test points"
+    every ``think_s`` seconds for ``seconds``: alone, then beside ``training`` students who train (``mode``).
+    Returns {"alone" | "beside": {"light": (p50, p95, max) of their waits, "n": waits, "training": (p50, p95,
+    max) of the training students' waits and "training_runs" the script runs of each (mode "epoch"), "errors": […],
+    "students": training students, "load_average": before the phase}}."""
     out = {}
-    for mode in (None, *modes):
-        light_t, heavy_t, errors = asyncio.run(_freeze_phase(url, light, seconds, think_s, mode, timeout))
-        out[mode or "alone"] = {"light": percentiles(light_t), "heavy": percentiles(heavy_t), "n": len(light_t),
-                                "errors": errors}  # fmt: skip
+    for name, n in (("alone", 0), ("beside", training)):
+        load = load_average()
+        print(f"cheap reruns, {name}{f' {n} training students' if n else ''} (load average {load})…", flush=True)
+        phase = asyncio.run(_probe_phase(url, light, n, seconds, think_s, mode, timeout))
+        out[name] = {**phase, "students": n, "load_average": load}
     return out
 
 
-# ---- the report ------------------------------------------------------------------------------
-
-
-def _fmt(triple):
-    return " / ".join(f"{x:.2f}" for x in triple)
-
-
-def report(result, freeze, settle_s, env, sweep_rows=None, ramp_s=0.0):
-    """The table, as lines of text."""
-    lines = [f"MLP Backprop Lab load test — {env['target']}", f"{env['machine']}", ""]
-    p50, p95, mx = percentiles(result.seconds())
-    lines += [
-        f"{'sessions completed':34} {result.completed} / {result.sessions}",
-        f"{'errors':34} {len(result.errors)}",
-        f"{'script runs':34} {len(result.runs)} in {result.wall_s:.1f} s (clients' CPU {result.client_cpu_s:.1f} s)",
-        f"{'run time p50 / p95 / max (s)':34} {_fmt((p50, p95, mx))}",
-    ]
-    if result.server_cpu_s == result.server_cpu_s:  # not NaN: the server's processes are known
-        per = result.server_cpu_s / result.sessions
-        cores = result.server_cpu_s / result.wall_s
-        lines.insert(-1, f"{'server CPU':34} {result.server_cpu_s:.1f} s: {per:.2f} s per session, "
-                         f"{cores:.2f} cores busy on average")  # fmt: skip
-    for kind in ("open", "click step_epoch", f"page {BACKWARD}"):
-        lines.append(f"{'  ' + kind:34} {_fmt(percentiles(result.seconds(kind)))}")
-    m = result.memory_mib
-    if m:
-        first = m["waves"][0]
-        rise, back = first["peak"] - m["baseline"], first["after"] - m["baseline"]
-        ok = back <= 0.10 * max(rise, 0.0)
-        lines += [
-            f"{'server RSS baseline (MiB)':34} {m['baseline']:.0f}  (after the warm-up)",
-            f"{'server RSS peak (MiB)':34} {first['peak']:.0f}  (rise {rise:.0f}, {rise / result.sessions:.1f} per session)",
-            f"{f'server RSS {settle_s:g} s after close (MiB)':34} {first['after']:.0f}  ({back:+.0f} over baseline)",
-            f"{'memory back within 10 % of rise':34} {'yes' if ok else 'no'} "
-            f"({100 * back / rise if rise > 0 else 0:.0f} % of the rise remains)",
-        ]
-        for i, w in enumerate(m["waves"][1:], 2):
-            lines.append(f"{f'  wave {i}: peak / after (MiB)':34} {w['peak']:.0f} / {w['after']:.0f}  "
-                         f"({w['after'] - first['after']:+.0f} after, vs wave 1; a leak adds ~{rise:.0f} a wave)")  # fmt: skip
-    if freeze:
-        lines += ["", f"{'cheap reruns of other sessions':34} {'light p50 / p95 / max (s)':>26} {'runs':>5}"
-                      f"   {'the long work p50 / p95 / max (s)'}"]  # fmt: skip
-        for phase, f in freeze.items():
-            heavy = "" if phase == "alone" else _fmt(f["heavy"])
-            label = {
-                "alone": "  alone",
-                "play": "  beside one Play (long run)",
-                "epoch": "  beside Step-1-epoch clicks",
-            }
-            lines.append(f"{label.get(phase, phase):34} {_fmt(f['light']):>26} {f['n']:>5}   {heavy}")
-        base = freeze["alone"]["light"][1]
-        for phase, f in freeze.items():
-            if phase != "alone":
-                lines.append(f"{'  p95 slow-down, ' + phase:34} ×{f['light'][1] / base:.1f}")
-    if sweep_rows:
-        lines += sweep_lines(sweep_rows, ramp_s)
-    verdict = result.completed == result.sessions and not result.errors and p95 < 3.0
-    lines += ["", f"target (all sessions, no error, p95 < 3 s): {'met' if verdict else 'NOT met'}"]
-    errors = result.errors + [f"sweep {row[0]}: {e}" for row in sweep_rows or [] for e in row[-1]]
-    errors += [f"freeze probe, {phase}: {e}" for phase, f in (freeze or {}).items() for e in f["errors"]]
-    lines += [f"  error: {e}" for e in errors[:10]] + ([f"  … {len(errors) - 10} more"] if len(errors) > 10 else [])
-    return lines
-
-
-def environment(target):
-    import numpy
-    import streamlit
-
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    knobs = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MALLOC_ARENA_MAX")
-    knobs = ", ".join(f"{k}={os.environ[k]}" for k in knobs if k in os.environ) or "no thread or malloc settings"
-    return {
-        "target": target,
-        "machine": f"{os.cpu_count()} CPUs, load average before the run {load}; Python {platform.python_version()}, "
-        f"streamlit {streamlit.__version__}, numpy {numpy.__version__}; {platform.platform()}; {knobs}",
-    }
+# ---- waves, sweep ----------------------------------------------------------------------------
 
 
 def waves(url, pids, sessions, n_waves, settle_s, timeout, ramp_s):
-    """The first wave's LoadResult, with every wave's errors and, when ``pids`` are known, the memory:
-    {"baseline", "waves": [{"peak", "after"}, …]} (``after``: ``settle_s`` seconds after the wave closed)."""
-    baseline = rss_mib(pids) if pids else None
-    result = None
+    """([LoadResult of each wave], memory): with ``pids``, ``n_waves`` waves of ``sessions`` students, each
+    followed by ``settle_s`` seconds of rest; memory is {"baseline", "after": [RSS settle_s after each wave]}."""
+    results, memory = [], {"baseline": rss_mib(pids) if pids else float("nan"), "after": []}
     for wave in range(n_waves if pids else 1):
-        print(f"wave {wave + 1}: {sessions} sessions…", flush=True)
-        load = run_load(url, sessions, timeout, ramp_s, pids)
-        if result is None:
-            result = load
-        else:
-            result.errors += [f"wave {wave + 1}, {e}" for e in load.errors]
+        print(f"wave {wave + 1}: {sessions} sessions (load average {load_average()})…", flush=True)
+        results.append(run_load(url, sessions, timeout, ramp_s, pids))
         if pids:
             print(f"waiting {settle_s:g} s after the sessions closed…", flush=True)
             time.sleep(settle_s)
-            result.memory_mib.setdefault("waves", []).append({"peak": load.memory_mib["peak"], "after": rss_mib(pids)})
-    if pids:
-        result.memory_mib["baseline"] = baseline
-    return result
+            memory["after"].append(rss_mib(pids))
+    return results, memory
 
 
 def sweep(url, sizes, timeout, ramp_s):
-    """[(sessions, p50, p95, max, [errors])] for waves of each size in ``sizes``, one after the other."""
+    """[(sessions, p50, p95, max of every wait, [errors])] for waves of each size in ``sizes``, one after another."""
     rows = []
     for n in sizes:
         print(f"sweep: {n} sessions…", flush=True)
@@ -365,13 +345,115 @@ def sweep(url, sizes, timeout, ramp_s):
     return rows
 
 
-def sweep_lines(rows, ramp_s):
-    arrival = f"starting over {ramp_s:g} s" if ramp_s else "starting together"
-    lines = ["", f"{'sessions ' + arrival:34} {'p50 / p95 / max (s)':>26} {'errors':>7}"]
-    lines += [f"{f'  {n}':34} {_fmt((p50, p95, mx)):>26} {len(e):>7}" for n, p50, p95, mx, e in rows]
-    held = [n for n, _, p95, _, e in rows if p95 < 3.0 and not e]
-    lines.append(f"{'holds with p95 < 3 s':34} {max(held) if held else 'none of these'} sessions")
+# ---- the figures and the table ---------------------------------------------------------------
+
+
+def _share(x, whole):
+    """``x`` as a percentage of ``whole`` (NaN when ``whole`` is not positive)."""
+    return 100 * x / whole if whole > 0 else float("nan")
+
+
+def figures(results, memory, probe=None, sweep_rows=None):
+    """{label: value} of every figure, in the table's order; a value is a number, or a text."""
+    first, f = results[0], {}
+    f["sessions completed"] = f"{first.completed} / {first.sessions}"
+    f["errors"] = len(first.errors)
+    for name, kind in (("every wait", None), *((k, k) for k in WAIT_KINDS)):
+        for stat, x in zip(("p50", "p95", "max"), percentiles(first.seconds(kind))):
+            f[f"{name} {stat} (s)"] = x
+    click_runs = [r for k, _, r in first.waits if k == "click step_epoch"]
+    f["script runs per click (slices)"] = sum(click_runs) / len(click_runs) if click_runs else float("nan")
+    f["script run p95 (s), the old measure"] = percentiles([s for _, s in first.runs])[1]
+    f["wall time (s)"] = first.wall_s
+    f["clients' CPU (s)"] = first.client_cpu_s
+    if first.server_cpu_s == first.server_cpu_s:  # not NaN: the server's processes are known
+        f["server CPU per session (s)"] = first.server_cpu_s / first.sessions
+        f["server cores busy"] = first.server_cpu_s / first.wall_s
+        rise = first.peak_mib - memory["baseline"]
+        f["RSS after warm-up (MiB)"] = memory["baseline"]
+        f["RSS peak (MiB)"] = first.peak_mib
+        f["RSS rise per session (MiB)"] = rise / first.sessions
+        f["RSS after the sessions (MiB)"] = memory["after"][0]
+        f["RSS kept (% of the rise)"] = _share(memory["after"][0] - memory["baseline"], rise)
+        for i, (load, after) in enumerate(zip(results[1:], memory["after"][1:]), 2):
+            f[f"wave {i}: every wait p95 (s)"] = percentiles(load.seconds())[1]
+            f[f"wave {i}: server CPU per session (s)"] = load.server_cpu_s / load.sessions
+            f[f"wave {i}: errors"] = len(load.errors)
+            f[f"wave {i} adds at its peak (% of wave 1's rise)"] = _share(load.peak_mib - first.peak_mib, rise)
+            f[f"wave {i} adds after (% of wave 1's rise)"] = _share(after - memory["after"][0], rise)
+    if probe:
+        alone, beside = probe["alone"], probe["beside"]
+        f["training students beside the cheap reruns"] = beside["students"]
+        f["cheap rerun alone p95 (s)"] = alone["light"][1]
+        f["cheap rerun beside training p95 (s)"] = beside["light"][1]
+        f["cheap rerun beside training max (s)"] = beside["light"][2]
+        f["cheap reruns timed beside training"] = beside["n"]
+        f["the training students' waits p95 (s)"] = beside["training"][1]
+        f["the training students' script runs per click"] = beside["training_runs"]
+    for size, p50, p95, mx, errors in sweep_rows or ():
+        f[f"sweep {size} sessions: p50 / p95 / max (s), errors"] = f"{p50:.2f} / {p95:.2f} / {mx:.2f}, {len(errors)}"
+    for i, load in enumerate(results, 1):
+        f[f"load average before wave {i}"] = load.load_average
+    for name, phase in (probe or {}).items():
+        f[f"load average before the cheap reruns {name}"] = phase["load_average"]
+    return f
+
+
+def _cell(x):
+    if isinstance(x, str):
+        return x
+    return f"{x:.0f}" if isinstance(x, int) or abs(x) >= 100 else f"{x:.2f}"
+
+
+def table(now, before=None):
+    """The figures ``now`` as lines of text; with ``before`` (figures of the same labels), side by side with
+    the ratio now / before."""
+    if before is None:
+        return [f"{label:52} {_cell(x):>15}" for label, x in now.items()]
+    lines = [f"{'':52} {'before':>15} {'after':>15} {'after/before':>13}"]
+    for label, x in now.items():
+        b = before.get(label, "–")
+        numbers = not isinstance(x, str) and not isinstance(b, str)
+        ratio = f"×{x / b:.2f}" if numbers and b and math.isfinite(x / b) else ""
+        lines.append(f"{label:52} {_cell(b):>15} {_cell(x):>15} {ratio:>13}")
     return lines
+
+
+def verdicts(now, before=None):
+    """The issue's targets that these figures decide, met or not, as lines of text."""
+    done, total = now["sessions completed"].split(" / ")
+    p95 = now["every wait p95 (s)"]
+    checks = [
+        ("every session completed, no error", done == total and not now["errors"], f"{done} / {total}"),
+        ("p95 of every wait at most 3 s", p95 <= 3.0, f"{p95:.2f} s"),
+    ]
+    cpu, added = "server CPU per session (s)", now.get("wave 2 adds after (% of wave 1's rise)")
+    if before and cpu in before and cpu in now:
+        ratio = now[cpu] / before[cpu]
+        checks.append(("server CPU per session at least halved", ratio <= 0.5, f"×{ratio:.2f}"))
+    if added is not None:  # what stays: a peak depends on how the sessions overlapped
+        checks.append(("a second wave adds under 5 % of the first's rise", added < 5, f"{added:.1f} % after it"))
+    if "cheap rerun beside training p95 (s)" in now:
+        light = now["cheap rerun beside training p95 (s)"]
+        checks.append(("a cheap rerun beside the training students, p95 under 1 s", light < 1.0, f"{light:.2f} s"))
+    return [f"{'met    ' if ok else 'NOT met'}  {text} ({detail})" for text, ok, detail in checks]
+
+
+def environment(target):
+    import numpy
+    import streamlit
+
+    knobs = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MALLOC_ARENA_MAX")
+    knobs = ", ".join(f"{k}={os.environ[k]}" for k in knobs if k in os.environ) or "no thread or malloc settings"
+    return {
+        "target": target,
+        "machine": f"{os.cpu_count()} CPUs, load average at the start {load_average()}; Python "
+        f"{platform.python_version()}, streamlit {streamlit.__version__}, numpy {numpy.__version__}; "
+        f"{platform.platform()}; {knobs}",
+    }
+
+
+# ---- the command line ------------------------------------------------------------------------
 
 
 def _sizes(text):
@@ -381,45 +463,56 @@ def _sizes(text):
     return sizes
 
 
-def main(argv=None):
+def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sessions", type=int, default=20, help=f"concurrent sessions (1 to {MAX_SESSIONS})")
-    p.add_argument("--url", help="a running server on 127.0.0.1 (e.g. nginx); default: start one here")
-    p.add_argument("--pid", type=int, action="append", default=[], help="with --url: server processes to measure")
-    p.add_argument("--settle", type=float, default=30.0, help="seconds after the sessions close to measure memory")
-    p.add_argument("--waves", type=int, default=2, help="repeat the sessions to tell a leak from a high-water mark")
-    p.add_argument("--ramp", type=float, default=0.0, help="spread the session starts over this many seconds")
-    p.add_argument("--sweep", type=_sizes, help="also: p95 for waves of these sizes (2,4,8,…): how many it holds")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds any one wait may take")
-    p.add_argument("--freeze-light", type=int, default=3, help="sessions doing cheap reruns in the freeze probe")
-    p.add_argument("--freeze-think", type=float, default=1.0, help="seconds between their reruns")
-    p.add_argument("--freeze-seconds", type=float, default=15.0, help="length of each freeze-probe phase")
-    p.add_argument("--freeze-modes", default="play,epoch", help="long work to probe: play, epoch (comma list)")
-    p.add_argument("--no-freeze", action="store_true", help="skip the freeze probe")
+    p.add_argument("--sessions", type=int, default=20, help=f"students at once (1 to {MAX_SESSIONS})")
+    p.add_argument("--ramp", type=float, default=0.0, help="spread their starts over this many seconds")
+    p.add_argument("--app-root", type=Path, default=ROOT, help="start the app of this checkout (default: this one)")
     p.add_argument("--server-arg", action="append", default=[], help="extra `streamlit run` option (repeatable)")
-    p.add_argument("--json", help="also write the figures to this file")
+    p.add_argument("--url", help="a server running elsewhere on 127.0.0.1, e.g. nginx's; none is started here")
+    p.add_argument("--pid", type=int, action="append", default=[], help="with --url: an app process to measure")
+    p.add_argument("--waves", type=int, default=2, help="repeat the sessions to tell a leak from a high-water mark")
+    p.add_argument("--settle", type=float, default=30.0, help="seconds after the sessions close to measure memory")
+    p.add_argument("--sweep", type=_sizes, help="also: p95 for waves of these sizes (2,4,8,…): how many it holds")
+    p.add_argument("--probe-training", type=int, help="training students beside the cheap reruns (--sessions)")
+    p.add_argument("--probe-light", type=int, default=2, help="students making the cheap reruns")
+    p.add_argument("--probe-think", type=float, default=1.0, help="seconds between their reruns")
+    p.add_argument("--probe-seconds", type=float, default=30.0, help="length of each probe phase")
+    p.add_argument("--probe-mode", choices=("epoch", "play"), default="epoch", help="how the others train")
+    p.add_argument("--no-probe", action="store_true", help="skip the cheap-rerun probe")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds any one wait may take")
+    p.add_argument("--json", type=Path, help="also write the figures to this file")
+    p.add_argument("--compare", type=Path, help="figures of an earlier --json run: print before and after")
     args = p.parse_args(argv)
-    modes = tuple(m for m in args.freeze_modes.split(",") if m)
-    if not 1 <= args.sessions <= MAX_SESSIONS:
-        p.error(f"--sessions must be between 1 and {MAX_SESSIONS}")
-    if not (0 <= args.settle <= 600 and 0 < args.freeze_seconds <= 120 and 1 <= args.waves <= 5):
-        p.error("--settle must be 0–600 s, --freeze-seconds 0–120 s, --waves 1–5")
-    if not (1 <= args.freeze_light <= 50 and 0 <= args.freeze_think <= 10 and 0 <= args.ramp <= 600):
-        p.error("--freeze-light must be 1–50, --freeze-think 0–10 s, --ramp 0–600 s")
-    if not 1 <= args.timeout <= 600 or set(modes) - {"play", "epoch"}:
-        p.error("--timeout must be 1–600 s; --freeze-modes takes play and/or epoch")
-    server_args = [a for arg in args.server_arg for a in arg.split(maxsplit=1)]
+    args.probe_training = args.sessions if args.probe_training is None else args.probe_training
+    if not (1 <= args.sessions <= MAX_SESSIONS and 0 <= args.probe_training <= MAX_SESSIONS):
+        p.error(f"--sessions and --probe-training must be between 1 and {MAX_SESSIONS}")
+    if not (0 <= args.settle <= 600 and 0 < args.probe_seconds <= 300 and 1 <= args.waves <= 5):
+        p.error("--settle must be 0–600 s, --probe-seconds 0–300 s, --waves 1–5")
+    if not (1 <= args.probe_light <= 50 and 0 <= args.probe_think <= 10 and 0 <= args.ramp <= 600):
+        p.error("--probe-light must be 1–50, --probe-think 0–10 s, --ramp 0–600 s")
+    if not 1 <= args.timeout <= 600:
+        p.error("--timeout must be 1–600 s")
+    if not args.url and not (args.app_root / "app" / "main.py").is_file():
+        p.error(f"--app-root {args.app_root}: no app/main.py there")
+    if args.compare and not args.compare.is_file():
+        p.error(f"--compare {args.compare}: no such file")
+    return args
 
+
+def main(argv=None):
+    args = parse_args(argv)
+    server_args = [a for arg in args.server_arg for a in arg.split(maxsplit=1)]
     with contextlib.ExitStack() as stack:
         if args.url:
             url, pids = args.url.rstrip("/"), args.pid
             wait_healthy(url, timeout=10)
-            target = f"{args.sessions} sessions against {url}"
+            target = f"{args.sessions} sessions against {url}" + (f", processes {pids}" if pids else "")
         else:
-            url, proc = stack.enter_context(app_process(args=server_args))
+            url, proc = stack.enter_context(app_server(args.app_root, server_args))
             pids = [proc.pid]
-            target = f"{args.sessions} sessions against a server started here ({url} {' '.join(server_args)})"
-        env = environment(target)
+            target = f"{args.sessions} sessions against the app of {args.app_root.resolve()}, one process started here"
+        env = environment(target + (f" ({' '.join(server_args)})" if server_args else ""))
         n_warm = max(1, len(pids))  # behind nginx: round robin gives each process one
         print(f"{env['target']}\nwarming up ({n_warm} session(s): imports, shared data cache)…", flush=True)
         warm = run_load(url, n_warm, args.timeout)
@@ -427,19 +520,24 @@ def main(argv=None):
             print("\n".join(["the warm-up session failed:", *warm.errors]))
             return 1
         time.sleep(2)
-        result = waves(url, pids, args.sessions, args.waves, args.settle, args.timeout, args.ramp)
+        results, memory = waves(url, pids, args.sessions, args.waves, args.settle, args.timeout, args.ramp)
         rows = sweep(url, args.sweep, args.timeout, args.ramp) if args.sweep else None
-        freeze = None
-        if not args.no_freeze:
-            print(f"freeze probe: {args.freeze_light} sessions rerunning every {args.freeze_think:g} s, alone and "
-                  f"beside {', '.join(modes)}…", flush=True)  # fmt: skip
-            freeze = freeze_probe(url, args.freeze_light, args.freeze_seconds, args.freeze_think, modes, args.timeout)
-    lines = report(result, freeze, args.settle, env, rows, args.ramp)
-    print("\n" + "\n".join(lines))
+        probe = None
+        if not args.no_probe:
+            probe = cheap_rerun_probe(url, args.probe_training, args.probe_light, args.probe_seconds,
+                                      args.probe_think, args.probe_mode, args.timeout)  # fmt: skip
+    now = figures(results, memory, probe, rows)
+    before = json.loads(args.compare.read_text())["figures"] if args.compare else None
+    errors = [e for r in results for e in r.errors] + [e for p in (probe or {}).values() for e in p["errors"]]
+    errors += [f"sweep {row[0]}: {e}" for row in rows or () for e in row[-1]]
+    lines = ["", f"MLP Backprop Lab load test — {env['target']}", env["machine"], "", *table(now, before), ""]
+    lines += verdicts(now, before) + [f"  error: {e}" for e in errors[:10]]
+    lines += [f"  … {len(errors) - 10} more errors"] if len(errors) > 10 else []
+    print("\n".join(lines))
     if args.json:
-        figures = {"env": env, "result": asdict(result), "freeze": freeze, "sweep": rows}
-        Path(args.json).write_text(json.dumps(figures, indent=1))
-    return 0 if result.completed == result.sessions and not result.errors else 1
+        data = {"env": env, "figures": now, "waves": [asdict(r) for r in results], "memory": memory, "probe": probe}
+        args.json.write_text(json.dumps(data, indent=1))
+    return 0 if all(r.completed == r.sessions and not r.errors for r in results) else 1
 
 
 if __name__ == "__main__":

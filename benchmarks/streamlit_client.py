@@ -16,6 +16,22 @@ so one process drives dozens of sessions at almost no CPU: what is measured is t
         await s.switch_page("backward")
     s.errors                                                 # exceptions the app showed, if any
 
+A script run is not what a student waits for. A click on "Step 1 epoch" whose epoch outlasts the
+click's time budget returns at once; the epoch goes on in slices, one per rerun of a fragment on a
+timer (``st.fragment(run_every=…)``), and the last slice reruns the whole page (``st.rerun()``) to
+show the result. The ``timed_…`` requests measure the wait, from sending the request until the page
+has settled: the request's run finished, and after it every fragment timer stopped and every rerun
+the app started by itself finished; and, given ``until`` (a test of the page), until the page shows
+what the student waits for (a timer run sent just before the timer stopped can still come after the
+last rerun and draw it). They return a ``Wait``:
+
+    async with Session("http://127.0.0.1:8501") as s:
+        await s.timed_open("playground", "dataset=digits")   # Wait("open", 0.41 s, 1 run)
+        shown = lambda s: s.metric("Epoch").startswith("1 /")
+        await s.timed_click("step_epoch", until=shown)       # Wait("click step_epoch", 3.2 s, 9 runs)
+        await s.timed_value("show_test", bool_value=True)    # a control changed
+        await s.timed_switch_page("backward")
+
 Like the browser, a session first loads the page over HTTP (keeping its cookies, which a
 sticky reverse proxy needs) and sends only what it changed: widgets it does not mention keep
 their values on the server. Only 127.0.0.1 is accepted; every wait is bounded by ``timeout``.
@@ -62,6 +78,16 @@ class ScriptRun:
     errors: list = field(default_factory=list)  # exceptions the app showed during this run
 
 
+@dataclass
+class Wait:
+    """What a student waited for: from sending a request until the page settled with its result on it."""
+
+    kind: str  # what was asked: "open", "click step_epoch", "page backward", "set show_test"
+    seconds: float  # request sent (for "open": the page's HTTP load) → the run after which the page stood still
+    runs: int  # script runs finished meanwhile: the request's, its fragment's timer runs, the app's own reruns
+    errors: list = field(default_factory=list)  # exceptions the app showed and protocol failures meanwhile
+
+
 def check_address(url):
     """(scheme, "127.0.0.1:port") of ``url``, or raise ClientError: this client only talks to this machine."""
     parts = urlsplit(url)
@@ -77,6 +103,14 @@ def health(url, timeout=5.0):
         with urllib.request.urlopen(f"{scheme}://{netloc}/{HEALTH}", timeout=timeout) as r:
             return r.read() == b"ok"
     except OSError:
+        return False
+
+
+def _holds(test, session):
+    """``test(session)``, False where the page lacks what it looks for (ClientError: no such widget or metric)."""
+    try:
+        return bool(test(session))
+    except ClientError:
         return False
 
 
@@ -122,6 +156,12 @@ class Session:
         self._fragment_run = False  # whether the run in progress is a fragment's
         self._auto = {}  # fragment id → task rerunning it on a timer
         self._full_running = False  # a full run (of a request, or of the app's own st.rerun) is in progress
+        self._still = asyncio.Event()  # set while no full run is in progress and no fragment timer is on
+        self._still_at = (0.0, 0)  # (time, runs finished) when the page last came to stand still
+        self._finished_runs = 0  # script_finished messages of this connection, fragments' included
+        self._sent_at = (0, 0)  # (runs finished, errors) when the last request was sent
+        self._ran = asyncio.Event()  # set when a script run (of any kind) finishes
+        self._last_run = (0.0, 0)  # (time, runs finished) when the last script run finished
 
     # ---- connecting ------------------------------------------------------------------------
 
@@ -134,6 +174,18 @@ class Session:
     async def open(self, path="", query=""):
         """Open the page at url ``path`` ("" for the default page) with ``query`` ("dataset=digits"),
         as a browser tab does; returns the first ScriptRun."""
+        await self._connect(path, query)
+        return await self.wait()
+
+    async def timed_open(self, path="", query="", until=None):
+        """Open the page as ``open`` does; returns the Wait from the page's HTTP load until the page settled
+        (see ``waited`` for ``until``)."""
+        t0 = time.perf_counter()
+        await self._connect(path, query)
+        return await self.waited(since=t0, until=until)
+
+    async def _connect(self, path, query):
+        """Load the page over HTTP, connect the websocket and send the first rerun request."""
         await self.close()
         self._reset_page_state()
         self.path, self.query = path.strip("/"), query.lstrip("?")
@@ -154,8 +206,7 @@ class Session:
         except (OSError, TimeoutError, InvalidHandshake) as e:
             raise ServerError(f"cannot open {ws_scheme}://{self.netloc}/{STREAM}: {e}") from e
         self._reader = asyncio.create_task(self._read())
-        state = ClientState(query_string=self.query, page_name=self.path)
-        return await self._request("open", state)
+        await self._send("open", ClientState(query_string=self.query, page_name=self.path))
 
     def _get_cookies(self, page_url):
         """Load the page over HTTP like a browser and return the cookies it sets (name → value)."""
@@ -215,18 +266,60 @@ class Session:
         await self.send_click(key)
         return await self.wait()
 
+    async def timed_click(self, key, until=None):
+        """Click the button with user key ``key``; returns the Wait until the page settled (an epoch trained in
+        slices: until the last slice and the page's rerun that shows it; see ``waited`` for ``until``)."""
+        await self.send_click(key)
+        return await self.waited(until=until)
+
+    async def timed_value(self, key, until=None, **value):
+        """Set the widget with user key ``key`` as ``send_value`` does; returns the Wait until the page settled."""
+        await self.send_value(key, **value)
+        return await self.waited(until=until)
+
     async def settle(self):
         """Wait for the last request's run, then until the page stops rerunning by itself (a fragment on a
         timer, e.g. an epoch finished in slices, and the full rerun that ends it); returns the last ScriptRun."""
         result = await self.wait()
-        deadline = time.perf_counter() + self.timeout
-        while self._auto or self._full_running:
-            if time.perf_counter() > deadline:
-                message = f"the page still reran by itself {self.timeout:g} s after '{self._pending[0]}'"
-                self.errors.append(message)
-                raise ServerError(message)
-            await asyncio.sleep(0.05)
+        await self._wait_still()
         return self.runs[-1] if self.runs else result
+
+    async def waited(self, since=None, until=None):
+        """``settle`` for the last request; returns its Wait, timed from ``since`` (a ``time.perf_counter()``)
+        or from sending the request, until the last run before the page stood still finished. With ``until``, a
+        test of this session (``lambda s: s.metric("Epoch") == "1 / 100"``), the wait goes on run by run until
+        the test holds, or raises ServerError after ``timeout``: the page stood still without the result."""
+        await self.wait()
+        await self._wait_still()
+        kind, sent, _ = self._pending
+        end, runs = self._still_at
+        deadline = time.perf_counter() + self.timeout
+        while until is not None and not _holds(until, self):
+            self._ran.clear()
+            try:
+                await asyncio.wait_for(self._ran.wait(), deadline - time.perf_counter())
+            except TimeoutError:
+                message = f"the page did not show the result of '{kind}' within {self.timeout:g} s of standing still"
+                self.errors.append(message)
+                raise ServerError(message) from None
+            if self._reader is None or self._reader.done():
+                raise ServerError(f"the connection closed while waiting for the result of '{kind}'")
+            end, runs = self._last_run
+        runs_before, errors_before = self._sent_at
+        start = sent if since is None else since
+        return Wait(kind, end - start, runs - runs_before, self.errors[errors_before:])
+
+    async def _wait_still(self):
+        try:
+            await asyncio.wait_for(self._still.wait(), self.timeout)
+        except TimeoutError:
+            message = f"the page still reran by itself {self.timeout:g} s after '{self._pending[0]}'"
+        else:
+            if not (self._full_running or self._auto):
+                return
+            message = f"the connection closed while the page reran by itself after '{self._pending[0]}'"
+        self.errors.append(message)
+        raise ServerError(message)
 
     async def rerun(self):
         """Rerun the page with nothing changed (as when a student touches a control); returns the ScriptRun."""
@@ -235,6 +328,15 @@ class Session:
 
     async def switch_page(self, url_path):
         """Go to the page at ``url_path`` ("backward") as the sidebar link does; returns the ScriptRun."""
+        await self._send_page(url_path)
+        return await self.wait()
+
+    async def timed_switch_page(self, url_path):
+        """Go to the page at ``url_path`` as ``switch_page`` does; returns the Wait until the page settled."""
+        await self._send_page(url_path)
+        return await self.waited()
+
+    async def _send_page(self, url_path):
         url_path = url_path.strip("/")
         if url_path not in self.pages:
             raise ClientError(f"no page at /{url_path}; the app has /{', /'.join(self.pages)}")
@@ -242,7 +344,7 @@ class Session:
         state.page_script_hash = self.pages[url_path]
         state.query_string = ""  # the browser drops the query string on a page change
         self.path, self.query = url_path, ""
-        return await self._request(f"page {url_path}", state)
+        await self._send(f"page {url_path}", state)
 
     def alerts(self):
         """The texts of the errors, warnings, notices and successes (``st.error`` …) on the page shown."""
@@ -282,15 +384,13 @@ class Session:
             future = asyncio.get_running_loop().create_future()
             future.add_done_callback(lambda f: f.cancelled() or f.exception())  # read, even if nobody waits
             self._pending, self._started_since = (kind, time.perf_counter(), future), set()
+            self._sent_at = (self._finished_runs, len(self.errors))
             self._started.clear()
+            self._still.clear()
         try:
             await self._ws.send(BackMsg(rerun_script=state).SerializeToString())
         except ConnectionClosed as e:
             raise ServerError(f"the server closed the connection: {e}") from e
-
-    async def _request(self, kind, state):
-        await self._send(kind, state)
-        return await self.wait()
 
     async def wait_started(self):
         """Wait until the last request's run has started (its callbacks run next, then the page)."""
@@ -336,6 +436,8 @@ class Session:
         finally:
             if self.running:
                 self._pending[2].set_exception(ServerError(f"the connection closed during '{self._pending[0]}'"))
+            self._still.set()  # wakes a waiter; _wait_still tells a closed connection from a page standing still
+            self._ran.set()
 
     def _handle(self, msg):
         kind, run = msg.WhichOneof("type"), msg.metadata.run
@@ -346,6 +448,7 @@ class Session:
                 self._fragment_started[run.script_run_id] = time.perf_counter()
             else:  # a full run draws the page anew
                 self._full_running = True
+                self._still.clear()
                 self._run_id, self._run_elements, self._run_errors = run.script_run_id, {}, []
                 self._started_since.add(run.script_run_id)
                 self._started.set()
@@ -367,11 +470,13 @@ class Session:
             fid, interval = msg.auto_rerun.fragment_id, msg.auto_rerun.interval
             if fid and fid not in self._auto:
                 self._auto[fid] = asyncio.get_running_loop().create_task(self._auto_rerun(fid, interval))
+                self._still.clear()
         elif kind == "stop_auto_rerun":
             for fid in msg.stop_auto_rerun.fragment_ids:
                 task = self._auto.pop(fid, None)
                 if task:
                     task.cancel()
+            self._check_still()
         elif kind == "script_finished":
             self._finished(FINISHED[msg.script_finished], run)
 
@@ -394,6 +499,9 @@ class Session:
     def _finished(self, status, run):
         """A run ended. A full run that a newer request (or ``st.rerun``) replaced answers nobody: the run
         that replaces it will. Fragment runs are timed from their start, as they are not answers to a click."""
+        self._finished_runs += 1
+        self._last_run = (time.perf_counter(), self._finished_runs)
+        self._ran.set()
         if run.fragment_ids:
             started = self._fragment_started.pop(run.script_run_id, None)
             if started is not None:
@@ -403,12 +511,20 @@ class Session:
             self._full_running = False
             if status != "interrupted":
                 self.elements = self._run_elements
+            self._check_still()
         if not self.running or status == "interrupted" or run.script_run_id not in self._started_since:
             return
         kind, sent, future = self._pending
         result = ScriptRun(kind, time.perf_counter() - sent, status, list(self._run_errors))
         self.runs.append(result)
         future.set_result(result)
+
+    def _check_still(self):
+        """After a full run ended or fragment timers stopped: the page stands still when neither is left. (A
+        fragment's run ending never makes it still: its timer is on until a full run or stop_auto_rerun.)"""
+        if not self._full_running and not self._auto:
+            self._still_at = (time.perf_counter(), self._finished_runs)
+            self._still.set()
 
     async def _auto_rerun(self, fragment_id, interval):
         """Send a rerun of the fragment every ``interval`` seconds, as the browser's timer does."""

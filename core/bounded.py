@@ -28,7 +28,7 @@ TIME_LIMIT_S = 2.0  # wall-clock seconds a task may run
 MEMORY_LIMIT_MB = 768  # a task's address space (the worker server with NumPy and SymPy is about 140 MB)
 MAX_WORKERS = 2  # tasks at once; a request waits at most TIME_LIMIT_S for a free worker
 MAX_REPLY = 4 * 2**20  # bytes of a task's JSON result
-TASKS = {"surface": "core.analysis.surface_program:compile_for_worker"}  # name → module:function
+TASKS = {"surface": "core.analysis.curvature.surface_program:compile_for_worker"}  # name → module:function
 ROOT = Path(__file__).resolve().parents[1]
 
 

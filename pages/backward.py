@@ -20,12 +20,12 @@ from app.controls import keep, label, sidebar
 from app.live import advance
 from app.pickers import layer_picker, sample_picker, unit_picker
 from app.session import data_key, dataset_or_stop, show_weights_note, trainer_or_stop
-from core.analysis.autograd_check import compare_with_autograd
-from core.analysis.backward_trace import MAX_CELLS, backward_trace, delta_frame, delta_norms
-from core.analysis.chain_rule import chain_rule, chain_rule_latex
-from core.analysis.evaluation import points_frame
-from core.analysis.grad_flow import gradient_norms_by_depth, gradient_ratio_summary
-from core.analysis.notation import INDEX_CONVENTION, sup
+from core.analysis.text.chain_rule import chain_rule, chain_rule_latex
+from core.analysis.text.notation import INDEX_CONVENTION, sup
+from core.analysis.traces.autograd_check import compare_with_autograd
+from core.analysis.traces.backward_trace import MAX_CELLS, backward_trace, delta_frame, delta_norms
+from core.analysis.traces.evaluation import points_frame
+from core.analysis.traces.grad_flow import gradient_norms_by_depth, gradient_ratio_summary
 from core.training.batches import draw_batch
 
 MAX_BATCH = 256  # samples backpropagated at most on this page

@@ -1,6 +1,5 @@
 """Batch norm: the sidebar's network trained without and with it, from the same weights and batches."""
 
-from contextlib import contextmanager
 from dataclasses import replace
 
 import streamlit as st
@@ -9,10 +8,11 @@ from app.charts.batchnorm import convergence_chart, health_chart, histogram_char
 from app.charts.display import chart_height, presentation_mode, show_chart
 from app.controls import clamp, config_summary, keep, label, sidebar
 from app.pickers import unit_picker
+from app.progress import progress_bar
 from app.session import data_key, dataset_or_stop
-from core.analysis.batchnorm_experiments import COURSE_RECIPE, LR_GRID, course_experiment, lr_sensitivity, sweep_summary
-from core.analysis.batchnorm_layer import batch_dependence, bn_parameter_count, gamma_beta_latex, gamma_beta_sums
-from core.analysis.batchnorm_study import (
+from core.analysis.batchnorm.experiments import COURSE_RECIPE, LR_GRID, course_experiment, lr_sensitivity, sweep_summary
+from core.analysis.batchnorm.layer import batch_dependence, bn_parameter_count, gamma_beta_sums
+from core.analysis.batchnorm.study import (
     MAX_STUDY_EPOCHS,
     RUNS,
     StudyError,
@@ -21,7 +21,8 @@ from core.analysis.batchnorm_study import (
     paired_runs,
     start_difference,
 )
-from core.analysis.notation import INDEX_CONVENTION, sup
+from core.analysis.text.batchnorm_equations import gamma_beta_latex
+from core.analysis.text.notation import INDEX_CONVENTION, sup
 from core.training.batches import draw_batch
 from core.training.config import ConfigError
 
@@ -31,33 +32,21 @@ SHOWN_UNITS = 8  # units in the train-vs-eval table
 WITHOUT, WITH = RUNS
 
 
-@contextmanager
-def progress_bar(text):
-    """A progress bar while the block runs, removed after it; yields the ``progress(done, total)`` callback.
-
-    Used inside the cached functions, so the bar belongs to them: a cache hit replays it and its removal.
-    """
-    box = st.empty()
-    bar = box.progress(0.0, text=text)
-    yield lambda done, total: bar.progress(done / total, text=f"{text} ({done} of {total} epochs)")
-    box.empty()
-
-
 @st.cache_data(max_entries=8, show_spinner=False)
 def cached_pair(key, _data, train_config):
-    with progress_bar("Training without and with batch norm…") as progress:
+    with progress_bar("Training without and with batch norm…", "epochs") as progress:
         return paired_runs(_data, train_config, max_train=MAX_TRAIN, progress=progress)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def cached_sweep(key, _data, train_config):
-    with progress_bar("Sweeping the learning rate…") as progress:
+    with progress_bar("Sweeping the learning rate…", "epochs") as progress:
         return lr_sensitivity(_data, train_config, LR_GRID, train_config.epochs, MAX_TRAIN, progress)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def cached_course(key, _data):
-    with progress_bar("Training the course network without and with batch norm…") as progress:
+    with progress_bar("Training the course network without and with batch norm…", "epochs") as progress:
         return course_experiment(_data, progress=progress)
 
 

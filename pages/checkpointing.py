@@ -5,9 +5,9 @@ import streamlit as st
 from app.charts.checkpointing import k_chart, layout_chart, steps_chart, versus_depth
 from app.charts.display import chart_height, show_chart
 from app.controls import keep, label, sidebar
-from core.analysis.checkpoint_memory import MeasurementError, check_sizes, variant_name
-from core.analysis.checkpoint_steps import backward_steps, checkpoint_layout
-from core.analysis.checkpoint_sweeps import (
+from core.analysis.checkpointing.memory import MeasurementError, check_sizes, variant_name
+from core.analysis.checkpointing.steps import backward_steps, checkpoint_layout
+from core.analysis.checkpointing.sweeps import (
     best_k,
     depth_sweep,
     estimate_seconds,

@@ -9,8 +9,7 @@ from app.controls import label, sidebar
 from app.pickers import layer_picker, sample_picker, unit_picker
 from app.session import dataset_or_stop, show_weights_note, trainer_or_stop
 from app.text import plain
-from core.analysis.evaluation import points_frame
-from core.analysis.forward_equations import (
+from core.analysis.text.forward_equations import (
     activation_latex,
     batchnorm_latex,
     input_latex,
@@ -19,7 +18,9 @@ from core.analysis.forward_equations import (
     softmax_latex,
     unit_equation,
 )
-from core.analysis.forward_trace import (
+from core.analysis.text.notation import INDEX_CONVENTION
+from core.analysis.traces.evaluation import points_frame
+from core.analysis.traces.forward_trace import (
     MAX_DIAGRAM_EDGES,
     MAX_DIAGRAM_UNITS,
     diagram_frames,
@@ -27,7 +28,6 @@ from core.analysis.forward_trace import (
     forward_trace,
     input_frame,
 )
-from core.analysis.notation import INDEX_CONVENTION
 from core.data.images import zoom
 
 config = sidebar()

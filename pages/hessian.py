@@ -14,7 +14,7 @@ from app.charts.hessian import (
 )
 from app.controls import keep, sidebar
 from app.session import data_key, dataset_or_stop, show_weights_note, trainer_or_stop
-from core.analysis.hessian import (
+from core.analysis.curvature.hessian import (
     MAX_PARAMETERS,
     MAX_SAMPLES,
     ZERO,
@@ -25,7 +25,12 @@ from core.analysis.hessian import (
     spectral_density,
     top_eigenvalues,
 )
-from core.analysis.landscape import filter_normalized_direction, loss_along, loss_plane, spectrum_over_training
+from core.analysis.curvature.landscape import (
+    filter_normalized_direction,
+    loss_along,
+    loss_plane,
+    spectrum_over_training,
+)
 from core.training.config import n_parameters
 
 PLANES = {"random": "two filter-normalized random directions", "eigen": "the top two eigenvectors"}

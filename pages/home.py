@@ -6,9 +6,9 @@ from urllib.parse import unquote, urlparse
 import streamlit as st
 
 from app.controls import config_summary, sidebar
-from app.settings import plain
+from app.text import plain
 from app.views import VIEWS
-from core.analysis.notation import INDEX_CONVENTION
+from core.analysis.text.notation import INDEX_CONVENTION
 
 
 def requested_path():

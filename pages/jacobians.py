@@ -16,16 +16,22 @@ from app.controls import clamp, keep, label, sidebar
 from app.live import advance
 from app.pickers import layer_picker, sample_picker
 from app.session import data_key, dataset_or_stop, show_weights_note, trainer_or_stop
-from core.analysis.backward_trace import MAX_CELLS
-from core.analysis.jacobian_equations import module_latex
-from core.analysis.jacobians import MAX_ENTRIES, JacobianError, batchnorm_jacobians, feature_major, layer_jacobians
-from core.analysis.network_jacobian import (
+from core.analysis.jacobians.modules import (
+    MAX_ENTRIES,
+    JacobianError,
+    batchnorm_jacobians,
+    feature_major,
+    layer_jacobians,
+)
+from core.analysis.jacobians.network import (
     network_jacobian,
     saliency_frame,
     singular_value_frame,
     spectrum_by_architecture,
 )
-from core.analysis.notation import INDEX_CONVENTION
+from core.analysis.text.jacobian_equations import module_latex
+from core.analysis.text.notation import INDEX_CONVENTION
+from core.analysis.traces.backward_trace import MAX_CELLS
 from core.data.images import zoom
 from core.nn.mlp import MLP
 from core.training.batches import draw_batch

@@ -10,8 +10,8 @@ from app.export import reopened_run, run_downloads, run_upload
 from app.live import EPOCH, SPEEDS, TIME_BUDGET_S, advance, run_metrics, train_to_epoch
 from app.session import dataset_or_stop, run_status, trainer_or_stop
 from app.transport import transport
-from core.analysis.evaluation import confusion_matrix, decision_grid, points_frame
-from core.analysis.notation import INDEX_CONVENTION
+from core.analysis.text.notation import INDEX_CONVENTION
+from core.analysis.traces.evaluation import confusion_matrix, decision_grid, points_frame
 from core.data.images import tile
 
 config = sidebar()

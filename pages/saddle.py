@@ -7,18 +7,17 @@ from app.charts.display import chart_height, show_chart
 from app.charts.saddle import coin_flip_chart, eigen_frame, eigenvalue_chart, loss_chart, surface_chart
 from app.controls import keep, sidebar
 from app.text import plain
-from core.analysis.notation import SUPERSCRIPTS
-from core.analysis.random_matrices import goe_positive_fraction
-from core.analysis.surface_parser import ALLOWED, get_surface
-from core.analysis.surfaces import MAX_CRITICAL, SURFACES, SurfaceError, critical_points, surface_grid
-from core.analysis.trajectories import (
+from core.analysis.curvature.random_matrices import goe_positive_fraction
+from core.analysis.curvature.surface_parser import ALLOWED, get_surface
+from core.analysis.curvature.surfaces import MAX_CRITICAL, SURFACES, SurfaceError, critical_points, surface_grid
+from core.analysis.curvature.trajectories import (
     OPTIMIZERS,
     TrajectoryError,
-    gd_step_latex,
     gd_step_near,
-    gd_step_sentences,
     trajectories,
 )
+from core.analysis.text.gd_steps import gd_step_latex, gd_step_sentences
+from core.analysis.text.notation import SUPERSCRIPTS
 
 DEFAULTS = {"w_sad_surface": "saddle", "w_sad_expr": "sin(2x) cos(2y) + 0.1 x^2", "w_sad_x0": 1.0, "w_sad_y0": 0.001,
             "w_sad_opt": ["gd", "momentum", "noisy"], "w_sad_lr": 0.1, "w_sad_steps": 40, "w_sad_noise": 0.1,

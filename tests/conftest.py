@@ -4,15 +4,19 @@ CI installs what such tests need (Chromium, nginx); locally they are skipped, sa
 is missing. Under ``CI=true`` the same skip is turned into a failure, so a missing browser cannot
 pass unseen.
 
-Every test runs NumPy, SciPy and torch on one thread, as the app does (app/main.py): the networks
-are small, and on a busy CPU two threads wait on each other at every operation.
+Every test runs NumPy, SciPy and torch on one thread, as the app does (``core.threads.limit_process``):
+the networks are small, and on a busy CPU two threads wait on each other at every operation. Every chart
+a page draws in a test is validated against Vega-Lite's schema (``app.charts.spec``), which the app skips.
 """
 
 import os
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")  # read once, when torch and OpenBLAS load: before any test imports
+from core.threads import limit_process
 
-import pytest
+limit_process()  # before any test imports torch, which reads OMP_NUM_THREADS once
+os.environ["MLP_LAB_VALIDATE_CHARTS"] = "1"  # every chart a page draws is checked against Vega-Lite's schema
+
+import pytest  # noqa: E402
 
 UNDER_CI = os.environ.get("CI", "").lower() in ("true", "1")
 

@@ -5,6 +5,7 @@ chart's title, Vega-Lite spec and data frames, the metrics, the LaTeX lines, the
 """
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +84,11 @@ def _title(spec):
         if found := _title(part):
             return found
     return ""
+
+
+def unescaped(text):
+    """What a reader sees of a text the page passed through ``app.text.plain``: escapes and word joiners removed."""
+    return re.sub(r"\\(.)", r"\1", text).replace("\u2060", "")
 
 
 def charts(at):

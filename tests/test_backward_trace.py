@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from core.analysis.autograd_check import compare_with_autograd
-from core.analysis.backward_trace import backward_trace, delta_frame, matrix_frame, pool_max_abs
-from core.analysis.chain_rule import chain_rule, chain_rule_latex
-from core.analysis.grad_flow import gradient_norms_by_depth, gradient_ratio_summary
-from core.analysis.notation import tex_number
+from core.analysis.text.chain_rule import chain_rule, chain_rule_latex
+from core.analysis.text.notation import tex_number
+from core.analysis.traces.autograd_check import compare_with_autograd
+from core.analysis.traces.backward_trace import backward_trace, delta_frame, matrix_frame, pool_max_abs
+from core.analysis.traces.grad_flow import gradient_norms_by_depth, gradient_ratio_summary
 from core.data import load_dataset
 from core.nn.activations import ACTIVATIONS, make_activation
 from core.nn.gradcheck import norm_rel_error

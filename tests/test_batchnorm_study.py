@@ -8,21 +8,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.analysis.batchnorm_experiments import (
+from core.analysis.batchnorm.experiments import (
     COURSE_RECIPE,
     MAX_RATES,
     course_experiment,
     lr_sensitivity,
     sweep_summary,
 )
-from core.analysis.batchnorm_layer import (
+from core.analysis.batchnorm.layer import (
     LayerChoiceError,
     batch_dependence,
     bn_parameter_count,
-    gamma_beta_latex,
     gamma_beta_sums,
 )
-from core.analysis.batchnorm_study import (
+from core.analysis.batchnorm.study import (
     RUNS,
     StudyError,
     health_summary,
@@ -34,7 +33,8 @@ from core.analysis.batchnorm_study import (
     start_difference,
     unit_health,
 )
-from core.analysis.notation import tex_number
+from core.analysis.text.batchnorm_equations import gamma_beta_latex
+from core.analysis.text.notation import tex_number
 from core.data import load_dataset
 from core.nn.mlp import MLP
 from core.training.config import TrainConfig, n_parameters

@@ -67,6 +67,42 @@ PAGES = [
 ]
 
 
+# What no lecturer should see: a chart drawn past its column, a table, equation, table of numbers or metric cut.
+# Returns one line per problem ("chart 3 (after 'Loss per step') reaches 48 px past its column").
+LAYOUT_PROBLEMS = """() => {
+  const problems = [];
+  const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+  const mainRight = main.getBoundingClientRect().right;
+  const where = (el) => {
+    let node = el.closest('[data-testid="stElementContainer"]') || el;
+    const headings = [...document.querySelectorAll('h1, h2, h3, summary')].filter(
+      (h) => h.compareDocumentPosition(node) & Node.DOCUMENT_POSITION_FOLLOWING);
+    const last = headings[headings.length - 1];
+    return last ? ` (after '${last.innerText.trim().slice(0, 40)}')` : '';
+  };
+  const limitOf = (el) => {
+    const box = el.closest('[data-testid="stElementContainer"]') || el.parentElement;
+    return Math.min(box.getBoundingClientRect().right, mainRight);
+  };
+  document.querySelectorAll('[data-testid="stVegaLiteChart"]').forEach((chart, i) => {
+    const drawn = chart.querySelector('canvas, svg.marks');
+    if (!drawn || drawn.getBoundingClientRect().width === 0) return;
+    const over = drawn.getBoundingClientRect().right - limitOf(chart);
+    if (over > 2) problems.push(`chart ${i + 1}${where(chart)} reaches ${Math.round(over)} px past its column`);
+  });
+  const cut = (selector, what) => document.querySelectorAll(selector).forEach((el) => {
+    if (el.getBoundingClientRect().width === 0) return;
+    const over = Math.max(el.scrollWidth - el.clientWidth, el.getBoundingClientRect().right - limitOf(el));
+    if (over > 2) problems.push(`${what}${where(el)} is cut by ${Math.round(over)} px: '${el.innerText.trim().slice(0, 30)}'`);
+  });
+  cut('[data-testid="stTable"]', 'a table');
+  cut('.katex-display', 'an equation');
+  cut('[data-testid="stMetricValue"] > div', 'a metric');
+  cut('[data-testid="stDataFrame"] .dvn-scroller', 'a table of numbers');
+  return problems;
+}"""
+
+
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory):
     folder = os.environ.get("SCREENSHOTS")

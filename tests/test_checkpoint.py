@@ -12,15 +12,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.analysis.checkpoint_memory import MeasurementError, check_sizes, measure_step
-from core.analysis.checkpoint_steps import backward_steps, checkpoint_layout
-from core.analysis.checkpoint_sweeps import best_k, depth_sweep, fit_slopes, k_sweep, reference_slopes
-from core.analysis.saved_bytes import SavedBytes
+from core.analysis.checkpointing.memory import MeasurementError, check_sizes, measure_step
+from core.analysis.checkpointing.saved_bytes import SavedBytes
+from core.analysis.checkpointing.steps import backward_steps, checkpoint_layout
+from core.analysis.checkpointing.sweeps import best_k, depth_sweep, fit_slopes, k_sweep, reference_slopes
 from core.nn.activations import ACTIVATIONS
-from core.nn.checkpoint import segments
+from core.nn.checkpoint import checkpoint_interval, segments
 from core.nn.gradcheck import norm_rel_error, numerical_gradient
-from core.nn.mlp import BUFFERS, MLP, checkpoint_interval
+from core.nn.mlp import MLP
 from core.nn.torch_mlp import TorchMLP
+from core.nn.weights import BUFFERS
 
 # (hidden layers, k): k = 1, k ≥ L, L not a multiple of k, "sqrt", a net without hidden layers
 CASES = [(3, 1), (4, 2), (5, 3), (4, 5), (2, 50), (7, "sqrt"), (0, 1)]
@@ -161,7 +162,7 @@ def test_numpy_peak_counts_activations_not_the_replaced_gradients():
 def test_the_first_measurement_in_a_process_counts_only_the_step():
     """What the first checkpointed step of a fresh process allocates for good (the MLP imports its checkpointed
     backward lazily) is not part of that step's peak: the first measurement equals the next one."""
-    script = ("from core.analysis.checkpoint_memory import measure_step; "
+    script = ("from core.analysis.checkpointing.memory import measure_step; "
               "print(*(measure_step(8, 32, 16, 'sqrt', reps=0).peak_bytes for _ in range(2)))")  # fmt: skip
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=root,
@@ -206,7 +207,7 @@ def test_sizes_are_refused_before_anything_is_built(monkeypatch, sizes, message)
     def no_build(*args, **kwargs):
         raise AssertionError("built a network")
 
-    monkeypatch.setattr("core.analysis.checkpoint_memory.MLP", no_build)
+    monkeypatch.setattr("core.analysis.checkpointing.memory.MLP", no_build)
     for call in (lambda: measure_step(*sizes), lambda: depth_sweep([4, sizes[0]], *sizes[1:]),
                  lambda: k_sweep(*sizes), lambda: check_sizes(*sizes)):  # fmt: skip
         with pytest.raises(MeasurementError, match=message) as e:

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from app.charts.spec import vega_lite
 from app.charts.training import decision_regions
 from app.export import (
     EXPORT_WIDTH,
@@ -25,7 +26,7 @@ from app.export import (
     slugify,
     view_link,
 )
-from core.analysis.evaluation import decision_grid, points_frame
+from core.analysis.traces.evaluation import decision_grid, points_frame
 from core.data import load_csv, load_dataset
 from core.training.config import TrainConfig
 from core.training.runs import RunFileError, load_run, read_run, run_files, run_zip, weights_npz
@@ -132,12 +133,11 @@ def test_exports_never_fetch_a_url():
         chart_svg(chart)
 
 
-def test_more_rows_than_altairs_limit_export_and_the_limit_stays_for_everyone_else():
+def test_more_rows_than_altairs_default_limit_export_and_draw():
     big = pd.DataFrame({"epoch": np.arange(6_000), "loss": np.linspace(1, 0, 6_000)})
     spec = chart_spec(line(big))
     assert len(next(iter(spec["datasets"].values()))) == 6_000
-    with pytest.raises(alt.MaxRowsError):
-        line(big).to_dict()
+    assert len(next(iter(vega_lite(line(big))["datasets"].values()))) == 6_000  # what the page draws
 
 
 HOSTILE_CLASSES = ['=HYPERLINK("https://evil.example","x")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3", "=1+2"]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.analysis.forward_equations import (
+from core.analysis.text.forward_equations import (
     activation_latex,
     batchnorm_latex,
     linear_latex,
@@ -11,8 +11,14 @@ from core.analysis.forward_equations import (
     softmax_latex,
     unit_equation,
 )
-from core.analysis.forward_trace import MAX_DIAGRAM_EDGES, diagram_frames, diagram_layers, forward_trace, input_frame
-from core.analysis.notation import tex_number
+from core.analysis.text.notation import tex_number
+from core.analysis.traces.forward_trace import (
+    MAX_DIAGRAM_EDGES,
+    diagram_frames,
+    diagram_layers,
+    forward_trace,
+    input_frame,
+)
 from core.data import load_dataset
 from core.nn.activations import ACTIVATIONS
 from core.numpy_mlp import MLP

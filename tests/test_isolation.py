@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.settings import DEFAULTS
-from core.analysis.grad_flow import gradient_norms_by_depth, gradient_ratio_summary
+from core.analysis.traces.grad_flow import gradient_norms_by_depth, gradient_ratio_summary
 from core.data import load_dataset
+from core.links import DEFAULTS
 from core.nn.mlp import MLP
 from core.training.trainer import Trainer
 from tests.page_testing import ENTRYPOINT, chart, metrics, the_trainer

@@ -7,8 +7,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from core.analysis.jacobian_equations import module_latex  # noqa: E402
-from core.analysis.jacobians import (  # noqa: E402
+from core.analysis.jacobians.modules import (  # noqa: E402
     MAX_ENTRIES,
     JacobianError,
     batchnorm_jacobians,
@@ -17,8 +16,9 @@ from core.analysis.jacobians import (  # noqa: E402
     module_jacobian,
     vjp_check,
 )
-from core.analysis.network_jacobian import network_jacobian, saliency_frame, spectrum_by_architecture  # noqa: E402
-from core.analysis.notation import tex_number  # noqa: E402
+from core.analysis.jacobians.network import network_jacobian, saliency_frame, spectrum_by_architecture  # noqa: E402
+from core.analysis.text.jacobian_equations import module_latex  # noqa: E402
+from core.analysis.text.notation import tex_number  # noqa: E402
 from core.nn.activations import ACTIVATIONS, ELUModule  # noqa: E402
 from core.nn.batchnorm import BatchNormModule  # noqa: E402
 from core.nn.layers import LinearModule  # noqa: E402

@@ -14,13 +14,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from app.settings import CHOICES, LR_STEPS, UI_LIMITS
-from core.analysis import checkpoint_memory as ckpt
 from core.analysis.backend_compare import MAX_REPS, MAX_SAMPLES, MAX_STEPS, CompareError, compare_backends, time_epochs
-from core.analysis.batchnorm_experiments import MAX_RATES, lr_sensitivity
-from core.analysis.batchnorm_study import MAX_STUDY_EPOCHS, StudyError, paired_runs
-from core.analysis.checkpoint_sweeps import depth_sweep, k_sweep
-from core.analysis.hessian import (
+from core.analysis.batchnorm.experiments import MAX_RATES, lr_sensitivity
+from core.analysis.batchnorm.study import MAX_STUDY_EPOCHS, StudyError, paired_runs
+from core.analysis.checkpointing import memory as ckpt
+from core.analysis.checkpointing.sweeps import depth_sweep, k_sweep
+from core.analysis.curvature.hessian import (
     MAX_FULL_PARAMETERS,
     MAX_LANCZOS_STEPS,
     HessianError,
@@ -28,14 +27,15 @@ from core.analysis.hessian import (
     LossHessian,
     spectral_density,
 )
-from core.analysis.hessian import MAX_PARAMETERS as HESSIAN_MAX_PARAMETERS
-from core.analysis.hessian import MAX_SAMPLES as HESSIAN_MAX_SAMPLES
-from core.analysis.jacobians import MAX_ENTRIES, JacobianError, module_jacobian
-from core.analysis.trajectories import MAX_STEPS as PATH_MAX_STEPS
-from core.analysis.trajectories import TrajectoryError, trajectories
+from core.analysis.curvature.hessian import MAX_PARAMETERS as HESSIAN_MAX_PARAMETERS
+from core.analysis.curvature.hessian import MAX_SAMPLES as HESSIAN_MAX_SAMPLES
+from core.analysis.curvature.trajectories import MAX_STEPS as PATH_MAX_STEPS
+from core.analysis.curvature.trajectories import TrajectoryError, trajectories
+from core.analysis.jacobians.modules import MAX_ENTRIES, JacobianError, module_jacobian
 from core.data import DatasetError, load_csv, load_dataset
 from core.data.csv import MAX_BYTES, MAX_COLUMNS, MAX_ROWS
 from core.data.splits import Dataset
+from core.links import CHOICES, LR_STEPS, UI_LIMITS
 from core.nn.batchnorm import BatchNormModule
 from core.training.config import (
     MAX_BATCH_SIZE,
@@ -52,7 +52,7 @@ from core.training.config import (
 from core.training.config import MAX_STEPS as RUN_MAX_STEPS
 from core.training.runs import MAX_UNPACKED_BYTES, RunFileError, read_run
 from core.training.trainer import Trainer
-from tests.page_testing import open_app, open_page
+from tests.page_testing import open_app, open_page, unescaped
 
 SMALL = 2**20  # bytes: what a refusal may allocate at most (the refused work would take far more)
 MOONS = load_dataset("moons", n_samples=100, noise=0.2, seed=0)
@@ -333,7 +333,7 @@ def test_the_sidebar_states_its_limits_on_its_controls():
 
 def test_a_link_to_a_run_over_the_step_limit_says_what_to_change():
     at = open_page("playground", dataset="moons", n_samples="5000", batch_size="1", epochs="500")
-    assert [e.value for e in at.error] == [
+    assert [unescaped(e.value) for e in at.error] == [
         "**This run cannot be set up.** 500 epochs of 3,000 mini-batches are 1,500,000 steps, more than the limit "
         "of 250,000: use a larger batch size or fewer epochs"
     ]

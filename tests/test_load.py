@@ -1,7 +1,8 @@
-"""A classroom on one server: five students at once through Streamlit's own websocket protocol, and the
-faults a class produces (a tab closed or reloaded during training, a double click on "Step 1 epoch").
-Each fault must leave the server healthy and the next run correct: a fresh student trains one epoch
-and sees the loss that ``core`` computes outside the app for the same configuration.
+"""A classroom on one server: five students at once through Streamlit's own websocket protocol, each
+waiting until the result is on the page, and the faults a class produces (a tab closed or reloaded
+during training, a double click on "Step 1 epoch"). Every student sees the numbers that ``core``
+computes outside the app for the same configuration; each fault must leave the server healthy and
+the next run correct.
 
 A real server on 127.0.0.1 (started here, shared by the module); no wall-clock assertion.
 """
@@ -11,15 +12,27 @@ import functools
 
 import pytest
 
-from app.settings import from_query
-from benchmarks.load_test import percentiles, rss_mib, run_load
+from benchmarks.load_test import (
+    PLAYGROUND_QUERY,
+    WAIT_KINDS,
+    cheap_rerun_probe,
+    percentiles,
+    rss_mib,
+    run_load,
+    table,
+    verdicts,
+)
 from benchmarks.streamlit_client import ClientError, Session, check_address, health
 from core.data import load_dataset
+from core.links import from_query
 from core.training.trainer import Trainer
 from deploy.run_local import app_process
 
 TIMEOUT = 90.0
 LONG = "dataset=digits&depth=2&width=128&batch_size=8"  # one epoch: 158 steps, long enough to interrupt
+# One epoch of 1,257 single-sample steps through three layers of 512: about 3 s of core alone, three times the
+# click's own budget (app.live.CLICK_BUDGET_S), so the epoch goes on in slices of the live panel's timer.
+SLICED = "dataset=digits&depth=3&width=512&batch_size=1&lr=0.01&epochs=2"
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +73,38 @@ async def fresh_student_trains(url, query=LONG):
 
 
 def test_five_students_at_once(server):
+    """Each student waits for the Playground, for the epoch shown, for the Backward pass, and sees core's loss."""
     result = run_load(server, sessions=5, timeout=TIMEOUT)
     assert result.errors == []
     assert result.completed == 5
-    assert sorted(k for k, _ in result.runs) == sorted(["open", "click step_epoch", "page backward"] * 5)
+    assert sorted(k for k, _, _ in result.waits) == sorted(WAIT_KINDS * 5)
+    assert all(runs >= 1 for _, _, runs in result.waits)
+    counter, loss = expected(PLAYGROUND_QUERY, 1)
+    assert len(result.shown) == 5
+    for shown in result.shown:
+        assert [v for k, v in shown.items() if k.startswith("Epoch")] == [counter]
+        assert float(shown["Train loss"]) == pytest.approx(loss, rel=1e-3)
+
+
+def test_a_click_waits_until_its_epoch_is_shown(server):
+    """The epoch outlasts the click's run: it goes on in the live panel's timer runs and ends with a rerun of the
+    page. The wait covers them all: when it ends, the page shows the finished epoch with core's loss."""
+
+    async def scenario():
+        async with Session(server, timeout=TIMEOUT) as s:
+            opened = await s.timed_open("playground", SLICED)
+            assert (opened.kind, opened.runs, opened.errors) == ("open", 1, [])
+            wait = await s.timed_click("step_epoch")
+            shows(s, SLICED, 1)
+            slices = sum(r.kind == "auto" for r in s.runs)
+            assert slices >= 1, "the epoch fitted in the click's own run: SLICED no longer tests slices"
+            assert wait.kind == "click step_epoch"
+            assert wait.runs >= 1 + slices + 1  # the click's run, the timer's runs, the page's rerun
+            assert wait.seconds >= s.runs[1].seconds  # the click's own run is only the start of the wait
+            page = await s.timed_switch_page("backward")
+            assert (page.kind, page.errors) == ("page backward", [])
+
+    asyncio.run(scenario())
 
 
 def test_session_closed_during_training(server):
@@ -154,6 +195,28 @@ def test_a_costly_typed_surface_does_not_hold_the_server(server):
     asyncio.run(scenario())
 
 
+def test_a_cheap_rerun_beside_training_students(server):
+    """The probe's light student toggles "Show test points" while two others train; every wait is counted."""
+    probe = cheap_rerun_probe(server, training=2, light=1, seconds=2.0, think_s=0.2, timeout=TIMEOUT)
+    for phase in ("alone", "beside"):
+        assert probe[phase]["errors"] == []
+        assert probe[phase]["n"] >= 1
+    assert probe["beside"]["students"] == 2 and probe["beside"]["training"][1] > 0
+
+
 def test_measures():
     assert percentiles([3.0, 1.0, 2.0, 4.0]) == (2.0, 4.0, 4.0)
     assert rss_mib([__import__("os").getpid()]) > 10  # this test process, read from /proc
+
+
+def test_before_and_after_side_by_side():
+    labels = ("sessions completed", "errors", "every wait p95 (s)", "server CPU per session (s)")
+    now, before = dict(zip(labels, ("20 / 20", 0, 2.5, 0.3))), dict(zip(labels, ("19 / 20", 1, 25.0, 1.2)))
+    lines = table(now, before)
+    assert lines[3].split() == ["every", "wait", "p95", "(s)", "25.00", "2.50", "×0.10"]
+    assert verdicts(now, before) == [
+        "met      every session completed, no error (20 / 20)",
+        "met      p95 of every wait at most 3 s (2.50 s)",
+        "met      server CPU per session at least halved (×0.25)",
+    ]
+    assert verdicts({**now, "errors": 2}, None)[0].startswith("NOT met")

@@ -4,11 +4,11 @@ import re
 
 import numpy as np
 
-from core.analysis.autograd_check import autograd_pass
-from core.analysis.backward_trace import backward_trace
-from core.analysis.chain_rule import chain_rule
-from core.analysis.grad_flow import gradient_norms_by_depth, gradient_ratio_summary
-from core.analysis.notation import INDEX_CONVENTION, tex_number
+from core.analysis.text.chain_rule import chain_rule
+from core.analysis.text.notation import INDEX_CONVENTION, tex_number
+from core.analysis.traces.autograd_check import autograd_pass
+from core.analysis.traces.backward_trace import backward_trace
+from core.analysis.traces.grad_flow import gradient_norms_by_depth, gradient_ratio_summary
 from core.data import load_dataset
 from core.training.backends import initial_weights
 from core.training.batches import draw_batch

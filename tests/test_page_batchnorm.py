@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.analysis.batchnorm_experiments import LR_GRID, course_experiment, lr_sensitivity, sweep_summary
-from core.analysis.batchnorm_layer import gamma_beta_sums
-from core.analysis.batchnorm_study import RUNS, health_summary, paired_runs, snapshot_epochs
-from core.analysis.notation import tex_number
+from core.analysis.batchnorm.experiments import LR_GRID, course_experiment, lr_sensitivity, sweep_summary
+from core.analysis.batchnorm.layer import gamma_beta_sums
+from core.analysis.batchnorm.study import RUNS, health_summary, paired_runs, snapshot_epochs
+from core.analysis.text.notation import tex_number
 from core.data import load_dataset
 from core.nn.mlp import MLP
 from core.training.batches import draw_batch

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from core.analysis.checkpoint_steps import backward_steps, checkpoint_layout
-from core.analysis.checkpoint_sweeps import best_k, depth_sweep, k_sweep
+from core.analysis.checkpointing.steps import backward_steps, checkpoint_layout
+from core.analysis.checkpointing.sweeps import best_k, depth_sweep, k_sweep
 from tests.page_testing import captions, chart, charts, encoding_fields, metrics, open_page, texts
 
 SMALL = {"w_ckpt_to": 16, "w_ckpt_width": 32, "w_ckpt_batch": 16}  # a sweep of 4, 8 and 16 layers: well under a second

@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 
 from app.controls import DATA_DIR
-from app.settings import from_query, to_query
 from app.views import VIEWS
-from core.analysis import course_batchnorm as cb
-from core.analysis import course_checkpointing as ck
-from core.analysis import course_curvature as cc
-from core.analysis import course_training as ct
-from core.analysis.batchnorm_experiments import COURSE_RECIPE
-from core.analysis.course_questions import QUESTIONS, pct
+from core.analysis.batchnorm.experiments import COURSE_RECIPE
+from core.analysis.course import batchnorm as cb
+from core.analysis.course import checkpointing as ck
+from core.analysis.course import curvature as cc
+from core.analysis.course import training as ct
+from core.analysis.course.catalog import QUESTIONS
+from core.analysis.course.questions import pct
 from core.data import files_present, load_dataset
+from core.links import from_query, to_query
 from tests.page_testing import ENTRYPOINT, captions, charts, open_page, the_trainer
 
 DIGITS = load_dataset("digits")
@@ -43,7 +44,7 @@ def all_run():
 
 def test_the_page_lists_every_question_with_a_button_and_runs_nothing_before_a_click():
     at = open_page("course")
-    assert [e.label for e in at.expander] == [f"**{n}.** {q}" for n, q in QUESTIONS.items()]
+    assert [e.label for e in at.expander] == [f"**{n}.** {q.text}" for n, q in QUESTIONS.items()]
     assert [b.key for b in at.button] == ["w_course_run_all"] + [f"w_course_run_{n}" for n in QUESTIONS]
     assert not at.get("vega_lite_chart") and not at.get("page_link")
     assert any(

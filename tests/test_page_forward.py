@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from core.analysis.notation import INDEX_CONVENTION, tex_number
+from core.analysis.text.notation import INDEX_CONVENTION, tex_number
 from tests.page_testing import captions, chart, charts, encoding_fields, latex, metrics, open_page, table, the_trainer
 
 

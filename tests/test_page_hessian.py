@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from core.analysis.hessian import LossHessian, hutchinson_trace, most_negative_eigenvalue, top_eigenvalues
+from core.analysis.curvature.hessian import LossHessian, hutchinson_trace, most_negative_eigenvalue, top_eigenvalues
 from core.data import load_dataset
 from core.training.backends import initial_weights
 from tests.page_testing import open_page

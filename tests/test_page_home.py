@@ -7,7 +7,7 @@ import pytest
 from streamlit import config as st_config
 
 from app.views import VIEWS
-from core.analysis.notation import INDEX_CONVENTION
+from core.analysis.text.notation import INDEX_CONVENTION
 from tests.page_testing import ENTRYPOINT, captions, open_app
 
 

@@ -5,9 +5,9 @@ import re
 import numpy as np
 import pytest
 
-from core.analysis.jacobians import batchnorm_jacobians, layer_jacobians
-from core.analysis.network_jacobian import network_jacobian, spectrum_by_architecture
-from core.analysis.notation import tex_number
+from core.analysis.jacobians.modules import batchnorm_jacobians, layer_jacobians
+from core.analysis.jacobians.network import network_jacobian, spectrum_by_architecture
+from core.analysis.text.notation import tex_number
 from core.data import load_dataset
 from core.nn.mlp import MLP
 from core.training.backends import initial_weights

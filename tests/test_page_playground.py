@@ -5,10 +5,10 @@ import re
 import numpy as np
 import pytest
 
-from app.settings import DEFAULTS
-from core.analysis.evaluation import confusion_matrix, decision_grid
+from core.analysis.traces.evaluation import confusion_matrix, decision_grid
 from core.data import load_dataset
-from tests.page_testing import captions, chart, charts, encoding_fields, metrics, open_page, texts, the_trainer
+from core.links import DEFAULTS
+from tests.page_testing import captions, chart, charts, encoding_fields, metrics, open_page, texts, the_trainer, unescaped
 
 
 def open_playground(**query):
@@ -251,7 +251,7 @@ def test_missing_dataset_files_give_a_message_not_a_crash(monkeypatch, tmp_path)
     monkeypatch.setenv("MLP_LAB_DATA_DIR", str(tmp_path))
     at = open_playground(dataset="mnist")
     assert not at.exception
-    assert any("train-images-idx3-ubyte.gz" in e.value for e in at.error)
+    assert any("train-images-idx3-ubyte.gz" in unescaped(e.value) for e in at.error)
     at.sidebar.selectbox(key="w_dataset").set_value("moons").run()
     assert not at.exception and not at.error
 
@@ -261,8 +261,9 @@ def test_missing_dataset_files_give_a_message_not_a_crash(monkeypatch, tmp_path)
 )
 def test_hostile_links_show_a_notice_and_use_the_default(name, value):
     at = open_playground(**{name: value})
-    (notice,) = [w.value for w in at.warning if w.value.startswith("Ignored")]
+    (shown,) = [w.value for w in at.warning if w.value.startswith("Ignored")]
+    notice = unescaped(shown)
     assert f"Ignored {name}=" in notice and f"using {getattr(DEFAULTS, name)}" in notice
-    assert "<b>" not in notice  # shown as text, not HTML
+    assert "<b>" not in shown  # shown as text, not HTML
     assert getattr(at.session_state["config"], name) == getattr(DEFAULTS, name)
     assert not at.exception

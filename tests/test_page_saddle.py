@@ -3,7 +3,7 @@
 import numpy as np
 
 from app.text import plain
-from core.analysis.random_matrices import goe_positive_fraction
+from core.analysis.curvature.random_matrices import goe_positive_fraction
 from tests.page_testing import chart, open_page
 
 

@@ -5,8 +5,8 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-from app.settings import from_query
 from app.views import VIEWS
+from core.links import from_query
 from tests.test_browser import PAGES
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()

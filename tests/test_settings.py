@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from app.settings import DEFAULTS, AppConfig, from_query, to_query
+from core.links import DEFAULTS, AppConfig, from_query, to_query
 
 
 def test_round_trip_reopens_the_same_config():
@@ -42,7 +42,7 @@ def test_train_config_matches():
 
 
 def test_learning_rates_are_offered_on_a_log_scale_with_a_links_value_added():
-    from app.settings import LR_STEPS, lr_options
+    from core.links import LR_STEPS, lr_options
 
     assert list(LR_STEPS) == sorted(LR_STEPS) and LR_STEPS[0] == 1e-4 and LR_STEPS[-1] == 10.0
     ratios = [b / a for a, b in zip(LR_STEPS, LR_STEPS[1:])]
@@ -52,7 +52,7 @@ def test_learning_rates_are_offered_on_a_log_scale_with_a_links_value_added():
 
 
 def test_choosing_an_optimizer_sets_its_learning_rate_unless_the_user_chose_one():
-    from app.settings import DEFAULT_LR
+    from core.links import DEFAULT_LR
     from tests.page_testing import open_app
 
     at = open_app()

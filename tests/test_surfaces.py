@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from core.analysis.random_matrices import goe_positive_fraction
-from core.analysis.surface_parser import get_surface, parse_surface
-from core.analysis.surfaces import (
+from core.analysis.curvature.random_matrices import goe_positive_fraction
+from core.analysis.curvature.surface_parser import get_surface, parse_surface
+from core.analysis.curvature.surfaces import (
     SURFACES,
     SurfaceError,
     classify,
@@ -13,14 +13,13 @@ from core.analysis.surfaces import (
     eigenvalues,
     surface_grid,
 )
-from core.analysis.trajectories import (
+from core.analysis.curvature.trajectories import (
     OPTIMIZERS,
     TrajectoryError,
-    gd_step_latex,
     gd_step_near,
-    gd_step_sentences,
     trajectories,
 )
+from core.analysis.text.gd_steps import gd_step_latex, gd_step_sentences
 from core.nn.gradcheck import numerical_jacobian, rel_error
 
 POINTS = np.random.default_rng(0).uniform(-1.5, 1.5, (6, 2))

@@ -14,8 +14,8 @@ from app.charts.common import (
     spread_labels,
     thin_steps,
 )
-from core.analysis.backward_trace import matrix_frame
-from core.analysis.notation import layer_name
+from core.analysis.text.notation import layer_name
+from core.analysis.traces.backward_trace import matrix_frame
 
 LOG_FLOOR = 1e-20  # zeros drawn here on log scales
 LABEL_GAP, MIN_LABEL_PX = 0.065, 15  # line names at least this share of the plot's height apart (and 15 px)
@@ -32,7 +32,7 @@ COMPARISON_COLUMNS = {  # the NumPy-vs-autograd table: column → what a student
 
 
 def delta_chart(frame, height=300, pooled=False):
-    """Heatmap of δ (``core.analysis.backward_trace.delta_frame``): a row per layer (and per batch-norm step),
+    """Heatmap of δ (``core.analysis.traces.backward_trace.delta_frame``): a row per layer (and per batch-norm step),
     in the order backpropagation computes them from the top, a cell per unit, colour δ / max|δ| of the row."""
     order = list(frame.sort_values("order")["row"].drop_duplicates())
     x_title = "block of units j, the largest |δ| shown (hover for the units)" if pooled else "unit j"
@@ -60,7 +60,7 @@ def delta_chart(frame, height=300, pooled=False):
 
 
 def delta_norm_chart(norms, height=300):
-    """Bars of ‖δˡ‖ per layer (``core.analysis.backward_trace.delta_norms``) on a log scale."""
+    """Bars of ‖δˡ‖ per layer (``core.analysis.traces.backward_trace.delta_norms``) on a log scale."""
     frame = _floored(norms, "norm")
     ticks = log_ticks([*frame["shown"], *frame["base"]], max_ticks=4)
     order = list(frame.sort_values("l", ascending=False)["layer"])

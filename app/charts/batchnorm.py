@@ -3,7 +3,7 @@
 import altair as alt
 import pandas as pd
 
-from core.analysis.batchnorm_study import RUNS
+from core.analysis.batchnorm.study import RUNS
 
 RUN_COLORS = alt.Scale(domain=list(RUNS), range=["#d62728", "#1f77b4"])
 EPOCH_AXIS = alt.Axis(tickMinStep=1, format="d")  # whole epochs only, also on a run of one or two epochs

@@ -2,7 +2,7 @@
 
 import altair as alt
 
-from core.analysis.checkpoint_memory import PLAIN
+from core.analysis.checkpointing.memory import PLAIN
 
 STATE_COLORS = alt.Scale(domain=["checkpoint", "cached", "not in memory"], range=["#1f77b4", "#ff7f0e", "#eeeeee"])
 ROLE_COLORS = alt.Scale(domain=["checkpoint: kept", "recomputed in backward"], range=["#1f77b4", "#ff7f0e"])

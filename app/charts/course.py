@@ -1,8 +1,6 @@
 """Charts of the Course questions page: one per answer, drawn from its tidy frame (and, where a rule marks a
 measured value, its figures). Charts another page already draws are reused from that page's module."""
 
-import inspect
-
 import altair as alt
 import pandas as pd
 
@@ -13,7 +11,7 @@ from app.charts.common import distinct_scale, log_domain, log_ticks
 from app.charts.hessian import symlog
 from app.charts.saddle import coin_flip_chart
 from app.charts.training import learning_curve
-from core.analysis.checkpoint_sweeps import reference_slopes
+from core.analysis.checkpointing.sweeps import reference_slopes
 
 POINT_COLORS = alt.Scale(domain=["initial weights", "trained minimum"], range=["#f28e2b", "#4e79a7"])
 
@@ -185,14 +183,15 @@ def memory_chart(answer, height=320):
                         height)  # fmt: skip
 
 
-CHARTS = {1: recipe_chart, 2: twin_chart, 3: eigenvalues_chart, 4: coin_chart, 5: escape_chart, 6: running_sum_chart,
-          7: parameter_count_chart, 8: batch_dependence_chart, 9: dead_units_chart, 10: histograms_chart,
-          11: bn_convergence_chart, 12: memory_chart}  # fmt: skip
+# number → (the chart of its answer, its height in px before projector mode enlarges it)
+CHARTS = {1: (recipe_chart, 300), 2: (twin_chart, 300), 3: (eigenvalues_chart, 300), 4: (coin_chart, 340),
+          5: (escape_chart, 320), 6: (running_sum_chart, 280), 7: (parameter_count_chart, 240),
+          8: (batch_dependence_chart, 280), 9: (dead_units_chart, 260), 10: (histograms_chart, 100),
+          11: (bn_convergence_chart, 280), 12: (memory_chart, 320)}  # fmt: skip
 
 
 def answer_chart(answer, sized=None):
-    """The chart of ``answer`` (its question's function of ``CHARTS``); ``sized(height)`` turns the chart's own height
-    into the one to draw (e.g. ``app.charts.display.chart_height``, larger in projector mode)."""
-    draw = CHARTS[answer.number]
-    height = inspect.signature(draw).parameters["height"].default
+    """The chart of ``answer`` (``CHARTS``); ``sized(height)`` turns the chart's height into the one to draw
+    (e.g. ``app.charts.display.chart_height``, larger in projector mode)."""
+    draw, height = CHARTS[answer.number]
     return draw(answer, height=height if sized is None else sized(height))

@@ -10,6 +10,7 @@ import re
 import altair as alt
 import streamlit as st
 
+from app.charts.spec import vega_lite
 from app.export import export_menu
 
 FONT = {"normal": {"label": 13, "title": 14, "chart_title": 16, "subtitle": 13},
@@ -79,7 +80,7 @@ def show_chart(chart, box=None, width="stretch", name=None, export=True):
     """
     box = box or st
     chart = themed(chart)
-    box.altair_chart(chart, width=width, theme=None)
+    box.vega_lite_chart(spec=vega_lite(chart), width=width, theme=None)
     if export:
         export_menu(chart, name or chart_name(chart), box)
 

@@ -1,4 +1,4 @@
-"""Charts of the Forward pass view, each from a tidy frame of ``core.analysis.forward_trace``."""
+"""Charts of the Forward pass view, each from a tidy frame of ``core.analysis.traces.forward_trace``."""
 
 import altair as alt
 import numpy as np
@@ -108,7 +108,7 @@ def probs_chart(frame, height):
 def network_diagram(nodes, edges, layer_names, height, selected=None):
     """Units as circles coloured by their output, weights as lines coloured by sign, thicker when larger.
 
-    ``nodes`` and ``edges`` come from ``core.analysis.forward_trace.diagram_frames``; ``layer_names`` maps layer
+    ``nodes`` and ``edges`` come from ``core.analysis.traces.forward_trace.diagram_frames``; ``layer_names`` maps layer
     index to its axis label; ``selected`` = (layer, unit) rings that unit and darkens the weights into it.
     The colour scale spans the finite outputs only (NaN and ∞ are clamped to its ends).
     """
@@ -180,7 +180,7 @@ def network_diagram(nodes, edges, layer_names, height, selected=None):
 
 
 def sample_plane_chart(points, point, class_names, height, title="The sample (✚) among the test points"):
-    """Data points in their own coordinates x₀, x₁ (``core.analysis.evaluation.points_frame``) and the chosen
+    """Data points in their own coordinates x₀, x₁ (``core.analysis.traces.evaluation.points_frame``) and the chosen
     one (a frame with x0, x1); both axes span every point and the sample, so a typed point is never off the plot."""
     both = [points, point]
     domain = {c: [min(f[c].min() for f in both), max(f[c].max() for f in both)] for c in ("x0", "x1")}

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 
 from app.charts.common import LOG_LABELS, activation_scale, diverging_scale, log_domain, log_ticks
-from core.analysis.backward_trace import MAX_CELLS, matrix_frame
-from core.analysis.jacobians import METHOD_LABELS
+from core.analysis.jacobians.modules import METHOD_LABELS
+from core.analysis.traces.backward_trace import MAX_CELLS, matrix_frame
 
 LOG_FLOOR = 1e-18  # a singular value of 0 is drawn here on the log axis
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from app.charts.common import thin_steps
-from core.analysis.surfaces import KINDS
-from core.analysis.trajectories import OPTIMIZERS
+from core.analysis.curvature.surfaces import KINDS
+from core.analysis.curvature.trajectories import OPTIMIZERS
 
 OPTIMIZER_COLORS = dict(zip(OPTIMIZERS.values(), ["#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00"]))  # Okabe–Ito
 KIND_SHAPES = alt.Scale(domain=list(KINDS), range=["triangle-down", "triangle-up", "cross", "diamond", "square"])

@@ -7,10 +7,22 @@ from its checkpoint and backpropagates through it. The peak holds n/k checkpoint
 segment, smallest for k ≈ √n: O(√n) layers of activations for one extra forward pass.
 """
 
+import math
+
 import numpy as np
 
 from core.nn.losses import softmax_cross_entropy
-from core.nn.mlp import checkpoint_interval
+
+
+def checkpoint_interval(k, n_layers):
+    """The segment length for ``checkpoint_every=k`` in a network of ``n_layers`` = L blocks (its Linear layers:
+    the hidden layers and the output layer): "sqrt" gives k = ⌈√L⌉, the one definition the app and the README
+    use; an integer must be ≥ 1."""
+    if k == "sqrt":
+        return max(1, math.ceil(math.sqrt(n_layers)))
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"checkpoint_every must be a whole number ≥ 1 or 'sqrt', got {k!r}")
+    return int(k)
 
 
 def segments(n_layers, k):

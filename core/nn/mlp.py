@@ -4,23 +4,19 @@ Every page that shows a forward or backward pass reads the caches this MLP keeps
 norm and gradient checkpointing show up everywhere without a second copy of backprop.
 
 Weights travel in one common form, a dict of named arrays (what ``get_weights`` returns,
-optimizers update, torch loads and ``.npz`` runs store), layers numbered from 1:
-    ``W{l}`` (H_l, H_{l-1}) and ``b{l}`` (H_l,) for l = 1 … L;
-    with batch norm, each hidden layer l has no ``b{l}`` but ``gamma{l}``, ``beta{l}`` (trained
-    parameters) and ``running_mean{l}``, ``running_var{l}`` (buffers, updated by training-mode forwards).
+optimizers update, torch loads and ``.npz`` runs store): see ``core.nn.weights``.
 """
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
 
 from core.nn.activations import make_activation
 from core.nn.batchnorm import BatchNormModule
+from core.nn.checkpoint import checkpointed_loss_and_backward
 from core.nn.layers import LinearModule
 from core.nn.losses import SoftMaxModule, softmax_cross_entropy
-
-BUFFERS = ("running_mean", "running_var")
+from core.nn.weights import BUFFERS, check, has_batch_norm, widths
 
 
 class MLP:
@@ -77,12 +73,9 @@ class MLP:
     @classmethod
     def from_weights(cls, weights, activation, dtype=np.float64):
         """An MLP with the architecture and values of ``weights`` (the common dict form)."""
-        L = sum(1 for k in weights if k.startswith("W"))
-        if L == 0 or any(f"W{l}" not in weights for l in range(1, L + 1)):
-            raise ValueError("weights need W1 … WL and b1 … bL")
-        widths = [weights["W1"].shape[1]] + [weights[f"W{l}"].shape[0] for l in range(1, L + 1)]
-        mlp = cls(widths[0], widths[1:-1], widths[-1], activation, dtype=dtype, rng=np.random.default_rng(0),
-                  batch_norm="gamma1" in weights)  # fmt: skip
+        w = widths(check(weights))
+        mlp = cls(w[0], w[1:-1], w[-1], activation, dtype=dtype, rng=np.random.default_rng(0),
+                  batch_norm=has_batch_norm(weights))  # fmt: skip
         mlp.set_weights(weights)
         return mlp
 
@@ -198,8 +191,6 @@ class MLP:
         Returns (loss, probs (N, C)); every module's grads are filled.
         """
         if checkpoint_every is not None:
-            from core.nn.checkpoint import checkpointed_loss_and_backward
-
             return checkpointed_loss_and_backward(self, x, y, checkpoint_every)
         loss, dlogits, probs = softmax_cross_entropy(self.logits(x), y)
         self.softmax.out = probs  # so a later ``backward(dout)`` uses this batch's probabilities
@@ -264,12 +255,3 @@ class MLP:
     def n_parameters(self):
         """Trained numbers (weights, biases, γ, β); the running statistics are buffers, not counted."""
         return sum(module.params[key].size for _, module, key in self.named_parameters())
-
-
-def checkpoint_interval(k, n_layers):
-    """The segment length for ``checkpoint_every=k``: "sqrt" gives ⌈√n⌉; an integer must be ≥ 1."""
-    if k == "sqrt":
-        return max(1, math.ceil(math.sqrt(n_layers)))
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"checkpoint_every must be a whole number ≥ 1 or 'sqrt', got {k!r}")
-    return int(k)

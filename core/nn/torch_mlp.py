@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.nn.weights import check, has_batch_norm, widths
+
 TORCH_ACTIVATIONS = {
     "elu": lambda: nn.ELU(alpha=1.0),
     "relu": nn.ReLU,
@@ -76,8 +78,7 @@ class TorchMLP(nn.Module):
             return self.blocks(x)
         from torch.utils.checkpoint import checkpoint
 
-        from core.nn.checkpoint import segments
-        from core.nn.mlp import checkpoint_interval
+        from core.nn.checkpoint import checkpoint_interval, segments
 
         L = len(self.blocks)
         k = checkpoint_interval(checkpoint_every, L)  # a bad k is refused with or without gradients
@@ -131,6 +132,13 @@ class TorchMLP(nn.Module):
                 out += [(f"gamma{l}", bn.weight), (f"beta{l}", bn.bias), (f"running_mean{l}", bn.running_mean),
                         (f"running_var{l}", bn.running_var)]  # fmt: skip
         return out
+
+    @classmethod
+    def from_weights(cls, weights, activation, dtype="float64", device="cpu"):
+        """A TorchMLP with the architecture and values of ``weights`` (``core.nn.weights``' dict form)."""
+        w = widths(check(weights))
+        model = cls(w[0], w[1:-1], w[-1], activation, dtype=dtype, device=device, batch_norm=has_batch_norm(weights))
+        return model.load_numpy_weights(weights)
 
     @torch.no_grad()
     def load_numpy_weights(self, weights):

@@ -87,12 +87,10 @@ class TorchBackend(_Backend):
         import torch
         import torch.nn.functional as F
 
-        from core.nn.torch_mlp import TorchMLP, make_torch_optimizer
+        from core.nn.torch_mlp import TorchMLP, default_device, make_torch_optimizer
 
         self.torch, self.F = torch, F
-        self.model = TorchMLP(n_inputs, config.hidden_dims, n_classes, config.activation, dtype=config.dtype,
-                              device=device, batch_norm=config.batch_norm)  # fmt: skip
-        self.model.load_numpy_weights(weights)
+        self.model = TorchMLP.from_weights(weights, config.activation, config.dtype, device or default_device())
         self.opt = make_torch_optimizer(
             config.optimizer, self.model.parameters(), config.lr, config.weight_decay, config.momentum
         )

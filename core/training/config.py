@@ -14,7 +14,7 @@ BACKENDS = ("numpy", "torch")
 DTYPES = ("float32", "float64")
 
 # Limits of core (the CLI): an MLP beyond them does not train on a laptop CPU in minutes.
-# The app offers tighter ones (app.settings.UI_LIMITS) so that every click answers within a second.
+# The app offers tighter ones (core.links.UI_LIMITS) so that every click answers within a second.
 MAX_HIDDEN_LAYERS = 12
 MAX_WIDTH = 1024
 MAX_PARAMETERS = 5_000_000

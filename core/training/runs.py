@@ -11,7 +11,6 @@ anything is unpacked, read or built.
 import io
 import json
 import math
-import re
 import struct
 import zipfile
 import zlib
@@ -21,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.nn.weights import NAME, WeightsError, check, widths
 from core.training.config import MAX_HIDDEN_LAYERS, MAX_PARAMETERS, MAX_WIDTH
 
 RUN_FILES = ("weights.npz", "metrics.json", "history.csv")
 HISTORY_COLUMNS = ["epoch", "split", "metric", "value"]
-WEIGHT_NAME = re.compile(r"(W|b|gamma|beta|running_mean|running_var)([1-9][0-9]*)")
 # What a saved file may declare, checked before it is unpacked (a few hundred bytes can declare gigabytes).
 MAX_UNPACKED_BYTES = 256 * 2**20  # a zip that unpacks to more is refused (zip bombs)
 MAX_MEMBERS = 6 * (MAX_HIDDEN_LAYERS + 1)  # files in an .npz: W, b, gamma, beta and 2 running statistics per layer
@@ -54,8 +53,7 @@ class LoadedRun:
     @property
     def widths(self):
         """[D, H_1, …, C] of the saved network."""
-        L = sum(1 for k in self.weights if k.startswith("W"))
-        return [self.weights["W1"].shape[1]] + [self.weights[f"W{l}"].shape[0] for l in range(1, L + 1)]
+        return widths(self.weights)
 
 
 # ---- a run → bytes and files ----
@@ -145,7 +143,7 @@ def _npy_headers(zf, what):
         if not info.filename.endswith(".npy"):
             raise RunFileError(f"{what} is not an .npz of arrays: it holds {info.filename}.")
     names = [info.filename.removesuffix(".npy") for info in zf.infolist()]
-    odd = sorted(name for name in names if not WEIGHT_NAME.fullmatch(name))
+    odd = sorted(name for name in names if not NAME.fullmatch(name))
     if odd or "W1" not in names:
         raise RunFileError(
             f"{what} is not a set of MLP weights: unexpected arrays {odd or 'none'}, expected W1, b1, … "
@@ -193,8 +191,6 @@ def read_weights(raw, what="the file"):
     parameters than core trains (``core.training.config``); then values that are not finite, negative
     running variances, and shapes that do not chain into one MLP.
     """
-    from core.nn.mlp import MLP
-
     with _open_zip(raw, what) as zf:
         _check_size(_npy_headers(zf, what), what)
     try:
@@ -212,8 +208,8 @@ def read_weights(raw, what="the file"):
             raise RunFileError(f"{what}: {name} holds negative variances.")
         weights[name] = a.astype(np.float64)
     try:
-        MLP.from_weights(weights, "relu")  # names complete, shapes chained
-    except ValueError as e:
+        check(weights)  # names complete, shapes chained
+    except WeightsError as e:
         raise RunFileError(f"{what} does not describe one MLP: {e}.") from None
     return weights
 

@@ -1,0 +1,1 @@
+"""The origin courses' questions, each answered by an experiment."""

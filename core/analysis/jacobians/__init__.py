@@ -1,0 +1,1 @@
+"""Jacobians: of every module three ways, and of the whole network."""
