@@ -17,13 +17,28 @@ DATA_DIR = os.environ.get("MLP_LAB_DATA_DIR", DEFAULT_DATA_DIR)
 CONFIG_KEYS = {f.name for f in fields(AppConfig)}
 
 LABELS = {
-    "digits": "8×8 digits (embedded)", "moons": "Two moons", "circles": "Circles", "spiral": "Spiral (3 classes)",
-    "xor": "XOR", "blobs": "Gaussian blobs (3 classes)", "mnist": "MNIST", "cifar10": "CIFAR-10",
+    "digits": "8×8 digits (embedded)",
+    "moons": "Two moons",
+    "circles": "Circles",
+    "spiral": "Spiral (3 classes)",
+    "xor": "XOR",
+    "blobs": "Gaussian blobs (3 classes)",
+    "mnist": "MNIST",
+    "cifar10": "CIFAR-10",
     UPLOADED: "Your own CSV file",
-    "sgd": "SGD", "momentum": "SGD + momentum", "nesterov": "SGD + Nesterov", "adam": "Adam",
-    "elu": "ELU", "relu": "ReLU", "leaky_relu": "Leaky ReLU", "tanh": "tanh", "sigmoid": "sigmoid",
-    "identity": "identity (linear)", "numpy": "NumPy (hand-derived)", "torch": "PyTorch (autograd)",
-}  # fmt: skip
+    "sgd": "SGD",
+    "momentum": "SGD + momentum",
+    "nesterov": "SGD + Nesterov",
+    "adam": "Adam",
+    "elu": "ELU",
+    "relu": "ReLU",
+    "leaky_relu": "Leaky ReLU",
+    "tanh": "tanh",
+    "sigmoid": "sigmoid",
+    "identity": "identity (linear)",
+    "numpy": "NumPy (hand-derived)",
+    "torch": "PyTorch (autograd)",
+}
 
 
 def label(value):
@@ -93,9 +108,10 @@ def sidebar():
     for notice in st.session_state.pop("url_notices", []):
         st.warning(plain(notice), icon=":material/link:")  # the rejected value is the link's text
     st.session_state.presentation = sb.toggle(
-        "Projector mode", value=presentation_mode(), help="Larger text and charts, fewer controls. "
-        "Collapse the sidebar (« at its top) for the whole width.",
-    )  # fmt: skip
+        "Projector mode",
+        value=presentation_mode(),
+        help="Larger text and charts, fewer controls. Collapse the sidebar (« at its top) for the whole width.",
+    )
     apply_presentation_css()
     compact = presentation_mode()
 
@@ -114,28 +130,46 @@ def sidebar():
     lo_w, hi_w = UI_LIMITS["width"]
     sb.caption(f"Up to {hi} hidden layers of up to {hi_w} units each.")
     c1, c2 = sb.columns(2)
-    c1.number_input("Hidden layers", lo, hi, step=1, key="w_depth",
-                    help=f"{lo} to {hi} hidden layers (softmax regression with 0).")  # fmt: skip
+    c1.number_input(
+        "Hidden layers", lo, hi, step=1, key="w_depth", help=f"{lo} to {hi} hidden layers (softmax regression with 0)."
+    )
     c2.number_input("Units per layer", lo_w, hi_w, step=1, key="w_width", help=f"{lo_w} to {hi_w} units per layer.")
     sb.selectbox("Activation", CHOICES["activation"], format_func=label, key="w_activation")
     sb.toggle("Batch norm", key="w_batch_norm", help="Batch norm between each hidden Linear and its activation.")
 
     sb.header("Training")
     sb.selectbox("Optimizer", CHOICES["optimizer"], format_func=label, key="w_optimizer", on_change=_optimizer_changed)
-    sb.select_slider("Learning rate (log scale)", lr_options(st.session_state.w_lr), key="w_lr",
-                     format_func=lambda v: f"{v:g}", on_change=_lr_changed,
-                     help="From 0.0001 to 10, in 1-2-3-5 steps. Too large and the loss diverges.")  # fmt: skip
+    sb.select_slider(
+        "Learning rate (log scale)",
+        lr_options(st.session_state.w_lr),
+        key="w_lr",
+        format_func=lambda v: f"{v:g}",
+        on_change=_lr_changed,
+        help="From 0.0001 to 10, in 1-2-3-5 steps. Too large and the loss diverges.",
+    )
     if not compact:
         c1, c2 = sb.columns(2)
         b_lo, b_hi = UI_LIMITS["batch_size"]
         c1.number_input("Batch size", b_lo, b_hi, step=1, key="w_batch_size", help=f"{b_lo} to {b_hi:,} samples.")
         e_lo, e_hi = UI_LIMITS["epochs"]
-        c2.number_input("Epochs", e_lo, e_hi, step=1, key="w_epochs", help=f"{e_lo} to {e_hi} passes over the data; at most {MAX_STEPS:,} "
-                         "mini-batch steps in all (epochs × mini-batches per epoch).")  # fmt: skip
+        c2.number_input(
+            "Epochs",
+            e_lo,
+            e_hi,
+            step=1,
+            key="w_epochs",
+            help=f"{e_lo} to {e_hi} passes over the data; at most {MAX_STEPS:,} "
+            "mini-batch steps in all (epochs × mini-batches per epoch).",
+        )
         sb.number_input("Seed", *UI_LIMITS["seed"], step=1, key="w_seed", help="Same seed, same initial weights.")
         sb.radio("Backend", CHOICES["backend"], format_func=label, key="w_backend", horizontal=True)
-        sb.radio("Precision", CHOICES["dtype"], key="w_dtype", horizontal=True,
-                 help="float64 makes NumPy and autograd agree to about 1e-16; float32 is faster.")  # fmt: skip
+        sb.radio(
+            "Precision",
+            CHOICES["dtype"],
+            key="w_dtype",
+            horizontal=True,
+            help="float64 makes NumPy and autograd agree to about 1e-16; float32 is faster.",
+        )
 
     values = {f.name: st.session_state[f"w_{f.name}"] for f in fields(AppConfig)}
     config = AppConfig(**values)

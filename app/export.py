@@ -203,19 +203,52 @@ def export_menu(chart, name, container=None):
     stem = slugify(name)
     has_data = bool(_inline_frames(chart))
     menu = (container or st).popover("Download", icon=":material/download:", type="tertiary", key=f"export:{name}")
-    _button(menu, "PNG image (for slides)", lambda: chart_png(chart), f"{stem}.png", "image/png", f"export:{name}:png",
-            ":material/image:", f"{EXPORT_WIDTH * PNG_SCALE:,} px wide, white background.")  # fmt: skip
-    _button(menu, "SVG (vector)", lambda: chart_svg(chart), f"{stem}.svg", "image/svg+xml", f"export:{name}:svg",
-            ":material/draw:", "Sharp at any size; the text stays text.")  # fmt: skip
-    _button(menu, "CSV data", lambda: chart_csv(chart), f"{stem}.csv", "text/csv", f"export:{name}:csv",
-            ":material/table:", "The numbers behind the chart, one row per point." if has_data else
-            "This chart has no data table.", disabled=not has_data)  # fmt: skip
+    _button(
+        menu,
+        "PNG image (for slides)",
+        lambda: chart_png(chart),
+        f"{stem}.png",
+        "image/png",
+        f"export:{name}:png",
+        ":material/image:",
+        f"{EXPORT_WIDTH * PNG_SCALE:,} px wide, white background.",
+    )
+    _button(
+        menu,
+        "SVG (vector)",
+        lambda: chart_svg(chart),
+        f"{stem}.svg",
+        "image/svg+xml",
+        f"export:{name}:svg",
+        ":material/draw:",
+        "Sharp at any size; the text stays text.",
+    )
+    _button(
+        menu,
+        "CSV data",
+        lambda: chart_csv(chart),
+        f"{stem}.csv",
+        "text/csv",
+        f"export:{name}:csv",
+        ":material/table:",
+        "The numbers behind the chart, one row per point." if has_data else "This chart has no data table.",
+        disabled=not has_data,
+    )
 
 
 def _button(box, label, data, file_name, mime, key, icon, help_text, disabled=False):
     """A download button whose file is made only when clicked (``data`` a callable), without a rerun."""
-    box.download_button(label, data=data, file_name=file_name, mime=mime, key=key, on_click="ignore", icon=icon,
-                        help=help_text, disabled=disabled)  # fmt: skip
+    box.download_button(
+        label,
+        data=data,
+        file_name=file_name,
+        mime=mime,
+        key=key,
+        on_click="ignore",
+        icon=icon,
+        help=help_text,
+        disabled=disabled,
+    )
 
 
 # ---- a training run → files, and back (the files themselves: core.training.runs) ----
@@ -231,13 +264,36 @@ def run_downloads(trainer, name="run", container=None):
     """
     stem = slugify(name, fallback="run")
     row = (container or st).container(horizontal=True)
-    _button(row, "Run (.zip)", lambda: run_zip(trainer), f"{stem}.zip", "application/zip", f"run:{name}:zip",
-            ":material/folder_zip:", "Best weights, metrics and history in one file; *Load a saved run* reads it back.")  # fmt: skip
-    _button(row, "History (.csv)", lambda: csv_text(trainer.history()), f"{stem}-history.csv", "text/csv",
-            f"run:{name}:csv", ":material/table:", "Loss and accuracy per epoch, train and validation.")  # fmt: skip
-    _button(row, "Weights (.npz)", lambda: weights_npz(trainer.best["weights"]), f"{stem}-weights.npz",
-            "application/octet-stream", f"run:{name}:npz", ":material/download:",
-            "The best-on-validation weights, W1, b1, …, as NumPy arrays.")  # fmt: skip
+    _button(
+        row,
+        "Run (.zip)",
+        lambda: run_zip(trainer),
+        f"{stem}.zip",
+        "application/zip",
+        f"run:{name}:zip",
+        ":material/folder_zip:",
+        "Best weights, metrics and history in one file; *Load a saved run* reads it back.",
+    )
+    _button(
+        row,
+        "History (.csv)",
+        lambda: csv_text(trainer.history()),
+        f"{stem}-history.csv",
+        "text/csv",
+        f"run:{name}:csv",
+        ":material/table:",
+        "Loss and accuracy per epoch, train and validation.",
+    )
+    _button(
+        row,
+        "Weights (.npz)",
+        lambda: weights_npz(trainer.best["weights"]),
+        f"{stem}-weights.npz",
+        "application/octet-stream",
+        f"run:{name}:npz",
+        ":material/download:",
+        "The best-on-validation weights, W1, b1, …, as NumPy arrays.",
+    )
 
 
 def run_upload(container=None, key="run_upload"):

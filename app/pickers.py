@@ -36,14 +36,20 @@ def sample_picker(data, container=None):
     keep("w_sample_x1", 0.0)
     mode = "test"
     if data.n_features == 2:
-        mode = box.radio("Sample", ["test", "custom"], horizontal=True, key="w_sample_mode",
-                         format_func={"test": "A test point", "custom": "Any point (x₀, x₁)"}.get)  # fmt: skip
+        mode = box.radio(
+            "Sample",
+            ["test", "custom"],
+            horizontal=True,
+            key="w_sample_mode",
+            format_func={"test": "A test point", "custom": "Any point (x₀, x₁)"}.get,
+        )
     if mode == "custom":
         c1, c2, c3 = box.columns(3)
         x0 = c1.number_input("x₀", *CUSTOM_RANGE, step=0.1, key="w_sample_x0")
         x1 = c2.number_input("x₁", *CUSTOM_RANGE, step=0.1, key="w_sample_x1")
-        y = c3.selectbox("True class", range(data.n_classes), format_func=lambda c: data.class_names[c],
-                         key="w_sample_label")  # fmt: skip
+        y = c3.selectbox(
+            "True class", range(data.n_classes), format_func=lambda c: data.class_names[c], key="w_sample_label"
+        )
         raw = np.array([x0, x1])
         return Sample(data.from_raw(raw), int(y), raw, f"point ({x0:g}, {x1:g}), labelled {plain(data.class_names[y])}")
     i = box.number_input(f"Test sample (0 to {n - 1})", 0, n - 1, step=1, key="w_sample_index")
@@ -55,8 +61,9 @@ def sample_picker(data, container=None):
 def layer_picker(n_layers, key, container=None, label="Layer", first=1):
     """A select of layers ``first`` … L named "hidden 1" … "output"; kept in range when the network changes."""
     clamp(key, first, n_layers)
-    return (container or st).selectbox(label, range(first, n_layers + 1), key=key,
-                                       format_func=lambda l: f"{l}: {layer_name(l, n_layers)}")  # fmt: skip
+    return (container or st).selectbox(
+        label, range(first, n_layers + 1), key=key, format_func=lambda l: f"{l}: {layer_name(l, n_layers)}"
+    )
 
 
 def unit_picker(size, key, container=None, label="Unit j", default=0):

@@ -27,8 +27,11 @@ def dataset_or_stop(config):
     if config.dataset == UPLOADED:
         data = st.session_state.get("csv_dataset")
         if data is None:
-            st.info("Upload a CSV file in the sidebar (numeric feature columns and one label column), or pick "
-                    "a built-in data set.", icon=":material/upload_file:")  # fmt: skip
+            st.info(
+                "Upload a CSV file in the sidebar (numeric feature columns and one label column), or pick "
+                "a built-in data set.",
+                icon=":material/upload_file:",
+            )
             st.stop()
         return data
     try:
@@ -70,8 +73,10 @@ def trainer_or_stop(config, data):
 def run_status(trainer):
     """The one divergence message every page shows (an error), or nothing for a healthy run."""
     if trainer.diverged:
-        st.error(f"{trainer.diverged} Everything on this page uses the last weights before it diverged.",
-                 icon=":material/error:")  # fmt: skip
+        st.error(
+            f"{trainer.diverged} Everything on this page uses the last weights before it diverged.",
+            icon=":material/error:",
+        )
 
 
 def show_weights_note(config, trainer, where="on the Playground"):

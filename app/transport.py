@@ -34,17 +34,47 @@ def transport(trainer, container=None, play=True):
     stuck = trainer.finished or bool(trainer.diverged)
     running = bool(st.session_state.running) and (play or st.session_state.running == EPOCH)
     if play and running:
-        cols[0].button("Pause", icon=":material/pause:", width="stretch", type="primary", key="pause",
-                       on_click=_set_running, args=(False,))  # fmt: skip
+        cols[0].button(
+            "Pause",
+            icon=":material/pause:",
+            width="stretch",
+            type="primary",
+            key="pause",
+            on_click=_set_running,
+            args=(False,),
+        )
     elif play:
-        cols[0].button("Play", icon=":material/play_arrow:", width="stretch", type="primary", key="play",
-                       disabled=stuck, on_click=_set_running, args=(True,))  # fmt: skip
+        cols[0].button(
+            "Play",
+            icon=":material/play_arrow:",
+            width="stretch",
+            type="primary",
+            key="play",
+            disabled=stuck,
+            on_click=_set_running,
+            args=(True,),
+        )
     c_step, c_epoch, c_reset = cols[-3:]
     idle = running or stuck
-    c_step.button("Step 1 batch", width="stretch", key="step_batch", disabled=idle, on_click=advance,
-                  args=(trainer,), kwargs={"steps": 1})  # fmt: skip
-    c_epoch.button("Step 1 epoch", width="stretch", key="step_epoch", disabled=idle, on_click=_step_epoch,
-                   args=(trainer,))  # fmt: skip
-    c_reset.button("Reset", icon=":material/restart_alt:", width="stretch", key="reset", on_click=_reset,
-                   args=(trainer,), help="Back to the same initial weights and batch order.")  # fmt: skip
+    c_step.button(
+        "Step 1 batch",
+        width="stretch",
+        key="step_batch",
+        disabled=idle,
+        on_click=advance,
+        args=(trainer,),
+        kwargs={"steps": 1},
+    )
+    c_epoch.button(
+        "Step 1 epoch", width="stretch", key="step_epoch", disabled=idle, on_click=_step_epoch, args=(trainer,)
+    )
+    c_reset.button(
+        "Reset",
+        icon=":material/restart_alt:",
+        width="stretch",
+        key="reset",
+        on_click=_reset,
+        args=(trainer,),
+        help="Back to the same initial weights and batch order.",
+    )
     return running

@@ -43,9 +43,12 @@ def csv_dataset_control(container):
     """
     previous = st.session_state.get("csv_dataset")
     upload = container.file_uploader(
-        "Your CSV file", type=["csv", "tsv", "txt"], key="w_csv_file", help=UPLOAD_HELP,
+        "Your CSV file",
+        type=["csv", "tsv", "txt"],
+        key="w_csv_file",
+        help=UPLOAD_HELP,
         max_upload_size=MAX_BYTES // 2**20,
-    )  # fmt: skip
+    )
     if upload is None:
         if previous is not None:
             name = plain(st.session_state.get("csv_file_name", "your file"))
@@ -66,8 +69,12 @@ def csv_dataset_control(container):
 
     label = st.session_state.get("w_csv_label")
     st.session_state["w_csv_label"] = label if label in table.columns else table.columns[-1]  # kept across pages
-    label = container.selectbox("Label column", table.columns, key="w_csv_label",
-                                help="The column that holds the classes; every other column is a feature.")  # fmt: skip
+    label = container.selectbox(
+        "Label column",
+        table.columns,
+        key="w_csv_label",
+        help="The column that holds the classes; every other column is a feature.",
+    )
     data, error = _once("data", (digest, label), lambda: load_csv(blob, label, seed=SPLIT_SEED))
     if error:
         return _refuse(container, error, previous)

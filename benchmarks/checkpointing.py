@@ -49,10 +49,12 @@ def main(args):
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"{platform.machine()} · {platform.processor() or platform.platform()} · {os.cpu_count()} CPUs · "
-          f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__} · "
-          f"threads: BLAS {os.environ.get('OPENBLAS_NUM_THREADS', 'default')}, torch {torch.get_num_threads()} · "
-          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(
+        f"{platform.machine()} · {platform.processor() or platform.platform()} · {os.cpu_count()} CPUs · "
+        f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__} · "
+        f"threads: BLAS {os.environ.get('OPENBLAS_NUM_THREADS', 'default')}, torch {torch.get_num_threads()} · "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(
         f"MLP of n hidden ELU layers × {args.width} units, batch {args.batch}, float64; median of {args.reps} steps\n"
     )
@@ -62,8 +64,9 @@ def main(args):
             print(f"\r  measured {done}/{total}", end="", file=sys.stderr, flush=True)
 
     try:
-        sweep = depth_sweep(args.depths, args.width, args.batch, (None, "sqrt"), args.backends, args.reps,
-                            progress=progress)  # fmt: skip
+        sweep = depth_sweep(
+            args.depths, args.width, args.batch, (None, "sqrt"), args.backends, args.reps, progress=progress
+        )
     except MeasurementError as e:
         sys.exit(f"error: {e}")
     if sys.stderr.isatty():
@@ -82,22 +85,28 @@ def main(args):
     ratio = sweep.pivot_table(index=["backend", "depth"], columns="variant", values="seconds")
     ratio = (ratio[sqrt] / ratio[plain]).groupby("backend").median()
     print("fitted log-log slopes (value ≈ c · nˢˡᵒᵖᵉ over the depths above)")
-    print(f"{'backend':8} {'memory plain':>13} {'memory √n':>10} {'time plain':>11} {'time √n':>8} "
-          f"{'time √n / plain':>16}  target: memory √n ≤ {TARGET_SLOPE}, time ≤ {TARGET_TIME}×")  # fmt: skip
+    print(
+        f"{'backend':8} {'memory plain':>13} {'memory √n':>10} {'time plain':>11} {'time √n':>8} "
+        f"{'time √n / plain':>16}  target: memory √n ≤ {TARGET_SLOPE}, time ≤ {TARGET_TIME}×"
+    )
     for backend in args.backends:
         s = slopes[slopes.backend == backend].set_index(["variant", "quantity"])["slope"]
         ok = s[(sqrt, "peak_bytes")] <= TARGET_SLOPE and ratio[backend] <= TARGET_TIME
-        print(f"{backend:8} {s[(plain, 'peak_bytes')]:13.2f} {s[(sqrt, 'peak_bytes')]:10.2f} "
-              f"{s[(plain, 'seconds')]:11.2f} {s[(sqrt, 'seconds')]:8.2f} {ratio[backend]:15.2f}×  "
-              f"{'met' if ok else 'NOT met'}")  # fmt: skip
+        print(
+            f"{backend:8} {s[(plain, 'peak_bytes')]:13.2f} {s[(sqrt, 'peak_bytes')]:10.2f} "
+            f"{s[(plain, 'seconds')]:11.2f} {s[(sqrt, 'seconds')]:8.2f} {ratio[backend]:15.2f}×  "
+            f"{'met' if ok else 'NOT met'}"
+        )
 
     if 64 in args.depths:
         at64 = sweep[sweep.depth == 64].set_index(["backend", "variant"])
         print("\nat depth 64: peak memory (MB)")
         for backend in args.backends:
             p, c = at64.loc[(backend, plain), "peak_mb"], at64.loc[(backend, sqrt), "peak_mb"]
-            print(f"  {backend:6} plain {p:8.2f}   k = {at64.loc[(backend, sqrt), 'k']}: {c:7.2f}   "
-                  f"ratio {c / p:.3f} ({p / c:.1f}× less)")  # fmt: skip
+            print(
+                f"  {backend:6} plain {p:8.2f}   k = {at64.loc[(backend, sqrt), 'k']}: {c:7.2f}   "
+                f"ratio {c / p:.3f} ({p / c:.1f}× less)"
+            )
 
 
 if __name__ == "__main__":

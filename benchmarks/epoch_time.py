@@ -11,7 +11,7 @@ seconds per epoch of each backend and their ratio) to ``runs/benchmarks/epoch_ti
 tree. The NumPy-vs-PyTorch page shows the figures of the tracked ``benchmarks/results/epoch_time.json`` beside
 its own measurement: to refresh them, ask for it with ``--out``.
 
-    python benchmarks/epoch_time.py            # float32 and float64, with and without batch norm, 5 repetitions (~2 min)
+    python benchmarks/epoch_time.py   # float32 and float64, with and without batch norm, 5 repetitions (~2 min)
     python benchmarks/epoch_time.py --reps 3 --dtypes float32
     python benchmarks/epoch_time.py --out benchmarks/results/epoch_time.json   # the figures the app shows
 """
@@ -44,8 +44,20 @@ def cifar_shaped(n_train=50_000, n_val=1_000, D=3_072, C=10, seed=0):
     X = rng.standard_normal((n_train + n_val, D))
     y = rng.integers(0, C, n_train + n_val)
     empty = np.zeros((0, D))
-    return Dataset("cifar-shaped", X[:n_train], y[:n_train], X[n_train:], y[n_train:], empty,
-                   np.zeros(0, np.int64), C, [str(c) for c in range(C)], (3, 32, 32), np.zeros(D), np.ones(D))  # fmt: skip
+    return Dataset(
+        "cifar-shaped",
+        X[:n_train],
+        y[:n_train],
+        X[n_train:],
+        y[n_train:],
+        empty,
+        np.zeros(0, np.int64),
+        C,
+        [str(c) for c in range(C)],
+        (3, 32, 32),
+        np.zeros(D),
+        np.ones(D),
+    )
 
 
 def time_epochs(data, backend, dtype, reps, batch_norm=False):
@@ -74,9 +86,15 @@ def machine():
     """What the figures depend on, for the JSON file and the first printed line."""
     import torch
 
-    return {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
-            "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "processor": cpu_name(),
-            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(unset)")}  # fmt: skip
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "processor": cpu_name(),
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+    }
 
 
 def main():
@@ -88,11 +106,15 @@ def main():
     if args.reps < 1:
         p.error("--reps must be at least 1")
     m = machine()
-    print(f"python {m['python']}, numpy {m['numpy']}, torch {m['torch']}, {m['cpus']} CPUs, torch threads "
-          f"{m['torch_threads']}, OPENBLAS_CORETYPE={m['openblas_coretype']}")  # fmt: skip
+    print(
+        f"python {m['python']}, numpy {m['numpy']}, torch {m['torch']}, {m['cpus']} CPUs, torch threads "
+        f"{m['torch_threads']}, OPENBLAS_CORETYPE={m['openblas_coretype']}"
+    )
     data = cifar_shaped()
-    print(f"one epoch: {len(data.y_train):,} × {data.n_features:,} → 128 [BN] ELU → 10, batch 128, SGD; "
-          f"median of {args.reps} (min–max)\n")  # fmt: skip
+    print(
+        f"one epoch: {len(data.y_train):,} × {data.n_features:,} → 128 [BN] ELU → 10, batch 128, SGD; "
+        f"median of {args.reps} (min–max)\n"
+    )
     print(f"{'dtype':8} {'BN':3} {'numpy s/epoch':>22} {'torch s/epoch':>22} {'numpy/torch':>12}")
     results = []
     for dtype in args.dtypes:
@@ -102,10 +124,22 @@ def main():
             cells = [f"{med[b]:.3f} ({min(t[b]):.3f}–{max(t[b]):.3f})" for b in ("numpy", "torch")]
             ratio = med["numpy"] / med["torch"]
             print(f"{dtype:8} {'yes' if batch_norm else 'no':3} {cells[0]:>22} {cells[1]:>22} {ratio:>12.2f}")
-            results.append({"dtype": dtype, "batch_norm": batch_norm, "ratio": ratio,
-                            **{b: {"median": med[b], "min": min(v), "max": max(v), "times": v} for b, v in t.items()}})  # fmt: skip
-    doc = {"benchmark": __doc__.splitlines()[0], "network": NETWORK, "machine": m, "reps": args.reps,
-           "measured": datetime.date.today().isoformat(), "results": results}  # fmt: skip
+            results.append(
+                {
+                    "dtype": dtype,
+                    "batch_norm": batch_norm,
+                    "ratio": ratio,
+                    **{b: {"median": med[b], "min": min(v), "max": max(v), "times": v} for b, v in t.items()},
+                }
+            )
+    doc = {
+        "benchmark": __doc__.splitlines()[0],
+        "network": NETWORK,
+        "machine": m,
+        "reps": args.reps,
+        "measured": datetime.date.today().isoformat(),
+        "results": results,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
     shown = args.out.resolve()

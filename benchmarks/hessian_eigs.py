@@ -55,8 +55,14 @@ def plain_eigsh(H, tol):
         return Hv.numpy()
 
     v0 = np.random.default_rng(0).standard_normal(H.size)
-    values = eigsh(LinearOperator((H.size, H.size), matvec=hvp, dtype=np.float64), k=K, which="LA", tol=tol, v0=v0,
-                   return_eigenvectors=False)  # fmt: skip
+    values = eigsh(
+        LinearOperator((H.size, H.size), matvec=hvp, dtype=np.float64),
+        k=K,
+        which="LA",
+        tol=tol,
+        v0=v0,
+        return_eigenvectors=False,
+    )
     return np.sort(values)[::-1], count[0]
 
 
@@ -109,17 +115,22 @@ def main():
         from threadpoolctl import __version__ as threadpoolctl
     except ImportError:
         threadpoolctl = "not installed: OpenBLAS keeps its threads"
-    print(f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, torch "
-          f"{torch.__version__}, threadpoolctl {threadpoolctl}, {os.cpu_count()} CPUs, torch threads "
-          f"{torch.get_num_threads()}")  # fmt: skip
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, torch "
+        f"{torch.__version__}, threadpoolctl {threadpoolctl}, {os.cpu_count()} CPUs, torch threads "
+        f"{torch.get_num_threads()}"
+    )
     X, y = mnist_shaped()
     weights = initial_weights(784, (128,), 10, seed=0)
     reference = top_eigenvalues(LossHessian(weights, "elu", X, y), K, tol=0).values
-    print(f"784 → 128 ELU → 10 at initialization, 101,770 parameters, 1,000 samples; top {K} eigenvalues "
-          f"{np.array2string(reference, precision=5)}; median of {args.reps} (min)\n")  # fmt: skip
+    print(
+        f"784 → 128 ELU → 10 at initialization, 101,770 parameters, 1,000 samples; top {K} eigenvalues "
+        f"{np.array2string(reference, precision=5)}; median of {args.reps} (min)\n"
+    )
     methods = ["ours", "plain", "power iteration", "plain, default threads"]
     print(
-        f"{'tol':>6} {'method':24} {'H v':>5} {'seconds':>15} {'× ours time':>11} {'× ours H v':>10} {'max rel. error':>14}"
+        f"{'tol':>6} {'method':24} {'H v':>5} {'seconds':>15} {'× ours time':>11} {'× ours H v':>10} "
+        f"{'max rel. error':>14}"
     )
     figures = []
     for tol in args.tols:
@@ -128,12 +139,20 @@ def main():
             runs = [run(method, X, y, weights, tol) for _ in range(args.reps)]
             seconds = [r[2] for r in runs]
             values, n = runs[0][0], runs[0][1]
-            row = {"tol": tol, "method": method, "hvp": n, "seconds": float(np.median(seconds)),
-                   "min_seconds": min(seconds), "max_rel_error": float(np.max(np.abs(values - reference) / reference))}  # fmt: skip
+            row = {
+                "tol": tol,
+                "method": method,
+                "hvp": n,
+                "seconds": float(np.median(seconds)),
+                "min_seconds": min(seconds),
+                "max_rel_error": float(np.max(np.abs(values - reference) / reference)),
+            }
             ours = ours or row
             figures.append(row)
-            print(f"{tol:>6.0e} {method:24} {n:>5} {row['seconds']:>8.3f} ({min(seconds):.3f}) "
-                  f"{row['seconds'] / ours['seconds']:>11.2f} {n / ours['hvp']:>10.2f} {row['max_rel_error']:>14.1e}")  # fmt: skip
+            print(
+                f"{tol:>6.0e} {method:24} {n:>5} {row['seconds']:>8.3f} ({min(seconds):.3f}) "
+                f"{row['seconds'] / ours['seconds']:>11.2f} {n / ours['hvp']:>10.2f} {row['max_rel_error']:>14.1e}"
+            )
     if args.out:
         Path(args.out).write_text(json.dumps({"reference": reference.tolist(), "figures": figures}, indent=1))
 

@@ -299,8 +299,13 @@ async def _probe_phase(url, light, training, seconds, think_s, mode, timeout):
     errors += [e for o in outs if isinstance(o, list) for e in o]
     training = percentiles([w.seconds for w in training_waits])
     runs = sum(w.runs for w in training_waits) / len(training_waits) if training_waits else float("nan")
-    return {"light": percentiles(light_waits), "n": len(light_waits), "training": training, "training_runs": runs,
-            "errors": errors}  # fmt: skip
+    return {
+        "light": percentiles(light_waits),
+        "n": len(light_waits),
+        "training": training,
+        "training_runs": runs,
+        "errors": errors,
+    }
 
 
 def cheap_rerun_probe(url, training=20, light=2, seconds=30.0, think_s=1.0, mode="epoch", timeout=120.0):
@@ -524,8 +529,15 @@ def main(argv=None):
         rows = sweep(url, args.sweep, args.timeout, args.ramp) if args.sweep else None
         probe = None
         if not args.no_probe:
-            probe = cheap_rerun_probe(url, args.probe_training, args.probe_light, args.probe_seconds,
-                                      args.probe_think, args.probe_mode, args.timeout)  # fmt: skip
+            probe = cheap_rerun_probe(
+                url,
+                args.probe_training,
+                args.probe_light,
+                args.probe_seconds,
+                args.probe_think,
+                args.probe_mode,
+                args.timeout,
+            )
     now = figures(results, memory, probe, rows)
     before = json.loads(args.compare.read_text())["figures"] if args.compare else None
     errors = [e for r in results for e in r.errors] + [e for p in (probe or {}).values() for e in p["errors"]]

@@ -130,8 +130,14 @@ class _Worker:
 
     def _start(self):
         env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-        self.process = subprocess.Popen([sys.executable, "-m", "core.bounded"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, cwd=ROOT, env=env, start_new_session=True)  # fmt: skip
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "core.bounded"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
         self.buffer = b""
 
     def stop(self):

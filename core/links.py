@@ -60,11 +60,18 @@ class AppConfig:
     def train_config(self):
         """The core ``TrainConfig`` this configuration trains with."""
         return TrainConfig(
-            hidden_dims=self.hidden_dims, activation=self.activation, batch_norm=self.batch_norm,
-            optimizer=self.optimizer, lr=self.lr,
-            batch_size=self.batch_size, epochs=self.epochs, seed=self.seed, backend=self.backend,
-            dtype=self.dtype, track_grad_norms=True,
-        )  # fmt: skip
+            hidden_dims=self.hidden_dims,
+            activation=self.activation,
+            batch_norm=self.batch_norm,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            epochs=self.epochs,
+            seed=self.seed,
+            backend=self.backend,
+            dtype=self.dtype,
+            track_grad_norms=True,
+        )
 
     def data_key(self):
         """(name, n_samples, noise, seed): what a built-in data set depends on (image sets: the name only)."""

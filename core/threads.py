@@ -15,7 +15,6 @@ import contextlib
 import os
 import sys
 
-
 _LIMITED = False
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 

@@ -56,11 +56,14 @@ def parse_args(argv=None):
     from core.nn.activations import ACTIVATIONS
     from core.nn.optim import OPTIMIZERS
 
-    p = _Parser(prog="python -m core.train", formatter_class=_Help,
-                description=__doc__.splitlines()[0].split(": ")[0] + ". The course recipe on the embedded digits "
-                "by default; the last line printed is 'test accuracy: 0.XXXX'.",
-                epilog=f"Limits: up to 12 hidden layers of {MAX_WIDTH:,} units and batches of {MAX_BATCH_SIZE:,} "
-                "(the app offers smaller ones so that every click answers within a second).")  # fmt: skip
+    p = _Parser(
+        prog="python -m core.train",
+        formatter_class=_Help,
+        description=__doc__.splitlines()[0].split(": ")[0] + ". The course recipe on the embedded digits "
+        "by default; the last line printed is 'test accuracy: 0.XXXX'.",
+        epilog=f"Limits: up to 12 hidden layers of {MAX_WIDTH:,} units and batches of {MAX_BATCH_SIZE:,} "
+        "(the app offers smaller ones so that every click answers within a second).",
+    )
     h = FIELD_HELP
     choice = {"type": str.lower}  # choices are case-insensitive: --activation ReLU works
     p.add_argument("--backend", choices=BACKENDS, default=DEFAULTS.backend, help=h["backend"], **choice)
@@ -70,10 +73,16 @@ def parse_args(argv=None):
     )
     p.add_argument("--download", action="store_true", help="download MNIST / CIFAR-10 if missing (needs the network)")
     default_widths = " ".join(map(str, DEFAULTS.hidden_dims))
-    p.add_argument("--hidden-dims", type=_widths, nargs="*", default=argparse.SUPPRESS,
-                   help=f"{h['hidden_dims']}, e.g. 256 128 or 256,128 (default: {default_widths})")  # fmt: skip
-    p.add_argument("--activation", choices=list(ACTIVATIONS), default=DEFAULTS.activation, help=h["activation"],
-                   **choice)  # fmt: skip
+    p.add_argument(
+        "--hidden-dims",
+        type=_widths,
+        nargs="*",
+        default=argparse.SUPPRESS,
+        help=f"{h['hidden_dims']}, e.g. 256 128 or 256,128 (default: {default_widths})",
+    )
+    p.add_argument(
+        "--activation", choices=list(ACTIVATIONS), default=DEFAULTS.activation, help=h["activation"], **choice
+    )
     p.add_argument("--batch-norm", action="store_true", help=h["batch_norm"])
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULTS.optimizer, help=h["optimizer"], **choice)
     for name in ("lr", "momentum", "weight_decay"):
@@ -116,8 +125,14 @@ def main(argv=None):
         except DatasetError as e:
             raise ConfigError(str(e)) from e
         try:
-            data = load_dataset(args.dataset, data_dir=args.data_dir, n_samples=args.n_samples,
-                                noise=args.noise, seed=args.seed, download=args.download)  # fmt: skip
+            data = load_dataset(
+                args.dataset,
+                data_dir=args.data_dir,
+                n_samples=args.n_samples,
+                noise=args.noise,
+                seed=args.seed,
+                download=args.download,
+            )
         except DatasetError as e:
             raise ConfigError(str(e)) from e
         return run(data, config, args)
@@ -129,8 +144,10 @@ def main(argv=None):
 def epoch_line(trainer):
     """One line per epoch; a loss far above a guess's log(C) is flagged rather than printed as a result."""
     last = trainer.last_metrics()
-    line = (f"epoch {last['epoch']:3d}  train loss {last['train_loss']:.4g}  train acc {last['train_accuracy']:.4f}  "
-            f"val acc {last['val_accuracy']:.4f}")  # fmt: skip
+    line = (
+        f"epoch {last['epoch']:3d}  train loss {last['train_loss']:.4g}  train acc {last['train_accuracy']:.4f}  "
+        f"val acc {last['val_accuracy']:.4f}"
+    )
     if last["train_loss"] > EXPLODING * math.log(trainer.data.n_classes):
         line += "  (the loss is exploding: lower the learning rate)"
     return line

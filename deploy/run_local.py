@@ -65,9 +65,26 @@ def app_command(port, address="127.0.0.1", args=()):
     a watcher would reload modules under running sessions and costs every session its watches), and no
     traceback in the browser (``client.showErrorDetails`` none: a student sees that something failed, the
     details go to the process's log; development keeps Streamlit's default, the full traceback)."""
-    return [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"), "--server.headless", "true",
-            "--server.fileWatcherType", "none", "--server.address", address, "--server.port", str(port),
-            "--browser.gatherUsageStats", "false", "--client.showErrorDetails", "none", *args]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "app" / "main.py"),
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+        "--server.address",
+        address,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.showErrorDetails",
+        "none",
+        *args,
+    ]
 
 
 def stop(proc, sig=signal.SIGTERM, timeout=10.0):
@@ -94,8 +111,13 @@ def app_process(port=None, args=(), log=None, env=None):
     port = port or free_port()
     with contextlib.ExitStack() as stack:
         log = log or stack.enter_context(tempfile.TemporaryFile())
-        proc = subprocess.Popen(app_command(port, args=args), cwd=ROOT, env={**os.environ, **(env or {})},
-                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(
+            app_command(port, args=args),
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         stack.callback(stop, proc)
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, proc, what=f"the app process on port {port}")
@@ -147,15 +169,26 @@ class Cluster:
         self.folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mlp-lab-nginx-")))
         ports = [self.first_port + i if self.first_port else None for i in range(self.processes)]
         self.backends = [
-            stack.enter_context(app_process(p, self.app_args, stack.enter_context(open(self.folder / f"app{i}.log", "wb"))))
+            stack.enter_context(
+                app_process(p, self.app_args, stack.enter_context(open(self.folder / f"app{i}.log", "wb")))
+            )
             for i, p in enumerate(ports)
-        ]  # fmt: skip
+        ]
         servers = [url.removeprefix("http://") for url, _ in self.backends]
         conf = self.folder / "nginx.conf"
         conf.write_text(nginx_conf(f"127.0.0.1:{self.port}", servers, self.folder))
         nginx_log = stack.enter_context(open(self.folder / "nginx.out", "wb"))
-        cmd = [self.nginx_path, "-p", str(self.folder), "-c", str(conf), "-e", str(self.folder / "error.log"),
-               "-g", "daemon off;"]  # fmt: skip
+        cmd = [
+            self.nginx_path,
+            "-p",
+            str(self.folder),
+            "-c",
+            str(conf),
+            "-e",
+            str(self.folder / "error.log"),
+            "-g",
+            "daemon off;",
+        ]
         self.nginx = subprocess.Popen(cmd, stdout=nginx_log, stderr=subprocess.STDOUT)
         stack.callback(stop, self.nginx, signal.SIGQUIT)  # SIGQUIT: nginx's graceful shutdown
         self.url = f"http://127.0.0.1:{self.port}"

@@ -58,8 +58,13 @@ st.caption(INDEX_CONVENTION)
 
 keep("w_bwd_source", "sample")
 pick, look, info = st.columns([1, 1.2, 1.2], gap="large")
-source = pick.radio("Backpropagate", ["sample", "batch"], horizontal=True, key="w_bwd_source",
-                    format_func={"sample": "One sample", "batch": "A mini-batch"}.get)  # fmt: skip
+source = pick.radio(
+    "Backpropagate",
+    ["sample", "batch"],
+    horizontal=True,
+    key="w_bwd_source",
+    format_func={"sample": "One sample", "batch": "A mini-batch"}.get,
+)
 if source == "sample":
     with pick:
         sample = sample_picker(data)
@@ -74,10 +79,15 @@ else:
 if data.n_features == 2:
     what = "The sample (✚) among the test points" if source == "sample" else "The mini-batch (✚) and the test points"
     points = pd.DataFrame(raw, columns=["x0", "x1"])
-    show_chart(sample_plane_chart(points_frame(data, ("test",)), points, data.class_names, chart_height(260), what),
-               look, name="sample")  # fmt: skip
-    look.caption("The plot is in the data's own units; the network, and every number below, uses the standardized "
-                 "x = (raw − mean) / std (written out on the Forward pass page).")  # fmt: skip
+    show_chart(
+        sample_plane_chart(points_frame(data, ("test",)), points, data.class_names, chart_height(260), what),
+        look,
+        name="sample",
+    )
+    look.caption(
+        "The plot is in the data's own units; the network, and every number below, uses the standardized "
+        "x = (raw − mean) / std (written out on the Forward pass page)."
+    )
 
 weights = trainer.weights()
 trace = cached_trace(weights, config.activation, X, Y)
@@ -89,8 +99,11 @@ with info:
     c1.metric("Samples N", N)
     c2.metric("Layers L", L, help="Layers with weights: the hidden layers and the output layer.")
 if not trace.is_finite:
-    st.warning("Some gradients of this network are NaN or ∞: the weights are so large that the numbers overflow. "
-               "The equations say NaN, the charts leave those values out.", icon=":material/blur_off:")  # fmt: skip
+    st.warning(
+        "Some gradients of this network are NaN or ∞: the weights are so large that the numbers overflow. "
+        "The equations say NaN, the charts leave those values out.",
+        icon=":material/blur_off:",
+    )
 
 st.subheader("δ = ∂L/∂z: the error signal at every layer")
 left, right = st.columns([3, 1])
@@ -98,10 +111,15 @@ rows = 2 * L - 1 if trace.batch_norm else L
 height = chart_height(max(220, 36 * rows + 90))  # every row labelled
 show_chart(delta_chart(delta_frame(trace), height, pooled=max(trace.widths[1:]) > MAX_CELLS), left, name="delta")
 show_chart(delta_norm_chart(delta_norms(trace), height), right, name="delta-norms")
-rule = "δˡ = BN′ᵀ((δˡ⁺¹ Wˡ⁺¹) ⊙ f′(z̃ˡ)): first ∂L/∂z̃ˡ, then back through batch norm" if trace.batch_norm else (
-    "δˡ = (δˡ⁺¹ Wˡ⁺¹) ⊙ f′(zˡ)")  # fmt: skip
-st.caption("Backpropagation starts at the output, δ = (p − onehot(y)) / N, and carries δ back one layer at a time: "
-           f"{rule}." + ("" if N == 1 else " For a mini-batch the heatmap shows sample 0 and ‖δ‖ covers the batch."))  # fmt: skip
+rule = (
+    "δˡ = BN′ᵀ((δˡ⁺¹ Wˡ⁺¹) ⊙ f′(z̃ˡ)): first ∂L/∂z̃ˡ, then back through batch norm"
+    if trace.batch_norm
+    else ("δˡ = (δˡ⁺¹ Wˡ⁺¹) ⊙ f′(zˡ)")
+)
+st.caption(
+    "Backpropagation starts at the output, δ = (p − onehot(y)) / N, and carries δ back one layer at a time: "
+    f"{rule}." + ("" if N == 1 else " For a mini-batch the heatmap shows sample 0 and ‖δ‖ covers the batch.")
+)
 
 st.subheader("The gradient of one layer, and the chain rule for one weight")
 choose, maps = st.columns([1, 4], gap="large")
@@ -114,50 +132,91 @@ i = unit_picker(H_prev, "w_bwd_i", choose, f"Column i: {source_name}", default=f
 vectors = {"gamma": "γ", "beta": "β"} if f"gamma{layer}" in trace.grads else {"b": "b"}  # batch norm: no b
 with maps:
     w_col, *v_cols = st.columns([4, *[1.1] * len(vectors)])
-    dW = gradient_heatmap(trace.grads[f"W{layer}"], f"∂L/∂W{sup(layer)}  ({H} × {H_prev})", f"column i = {source_name}",
-                          f"row j = unit of layer {layer}", "∂L/∂W", (j, i), chart_height(320))  # fmt: skip
+    dW = gradient_heatmap(
+        trace.grads[f"W{layer}"],
+        f"∂L/∂W{sup(layer)}  ({H} × {H_prev})",
+        f"column i = {source_name}",
+        f"row j = unit of layer {layer}",
+        "∂L/∂W",
+        (j, i),
+        chart_height(320),
+    )
     show_chart(dW, w_col, name="dW")
     for col, (v, symbol) in zip(v_cols, vectors.items()):
-        show_chart(gradient_heatmap(trace.grads[f"{v}{layer}"][:, None], f"∂L/∂{symbol}{sup(layer)}", "", "row j",
-                                    f"∂L/∂{symbol}", (j, 0), chart_height(320)), col, name=f"d{v}")  # fmt: skip
+        show_chart(
+            gradient_heatmap(
+                trace.grads[f"{v}{layer}"][:, None],
+                f"∂L/∂{symbol}{sup(layer)}",
+                "",
+                "row j",
+                f"∂L/∂{symbol}",
+                (j, 0),
+                chart_height(320),
+            ),
+            col,
+            name=f"d{v}",
+        )
     if max(H, H_prev) > MAX_CELLS:
-        st.caption(f"More than {MAX_CELLS} rows or columns: each cell is a block of weights showing the entry of "
-                   "largest |value| (hover for the units it covers).")  # fmt: skip
+        st.caption(
+            f"More than {MAX_CELLS} rows or columns: each cell is a block of weights showing the entry of "
+            "largest |value| (hover for the units it covers)."
+        )
     if "gamma" in vectors:
         st.caption("With batch norm this layer has no bias b: β shifts the normalized z instead, γ scales it.")
 rule = chain_rule(trace, layer, j, i)
 for line in chain_rule_latex(rule, trace.mlp.nonlinearities[layer - 1] if layer < L else None, config.activation):
     st.latex(line)
 cmp, autograd = cached_comparison(trace, weights, X, Y, config.activation, config.dtype)
-how = "Chain rule for one sample." if N == 1 else (
-    f"Chain rule for a batch: L is the mean over the {N} samples, so every δₙ carries 1/N and the sum over n "
-    "averages the per-sample gradients; δ is expanded for sample 0.")  # fmt: skip
+how = (
+    "Chain rule for one sample."
+    if N == 1
+    else (
+        f"Chain rule for a batch: L is the mean over the {N} samples, so every δₙ carries 1/N and the sum over n "
+        "averages the per-sample gradients; δ is expanded for sample 0."
+    )
+)
 autograd_entry = float(autograd["grads"][f"W{layer}"][j, i])
-st.caption(f"{how} PyTorch autograd, from the same weights, gives ∂L/∂W{sup(layer)}[{j}, {i}] = {autograd_entry:.6g} "
-           f"({config.dtype}); the sum written out differs from it by {abs(rule.dW - autograd_entry):.1e}.")  # fmt: skip
+st.caption(
+    f"{how} PyTorch autograd, from the same weights, gives ∂L/∂W{sup(layer)}[{j}, {i}] = {autograd_entry:.6g} "
+    f"({config.dtype}); the sum written out differs from it by {abs(rule.dW - autograd_entry):.1e}."
+)
 
 st.subheader("Hand-derived NumPy gradients vs PyTorch autograd")
-show_table(comparison_table(cmp, L), formats={
-    "max |NumPy − autograd|": "{:.1e}", "relative difference": "{:.1e}",
-    "finite": lambda ok: "✓" if ok else "✗ NaN or ∞"})  # fmt: skip
+show_table(
+    comparison_table(cmp, L),
+    formats={
+        "max |NumPy − autograd|": "{:.1e}",
+        "relative difference": "{:.1e}",
+        "finite": lambda ok: "✓" if ok else "✗ NaN or ∞",
+    },
+)
 eps = float(np.finfo(config.dtype).eps)
 bars, note = st.columns([3, 2], gap="large")
 show_chart(difference_chart(cmp, eps, chart_height(340)), bars, name="differences")
-note.caption(f"Both in {config.dtype} from identical weights and inputs; δ from autograd via retain_grad on every z. "
-             f"Differences near machine ε ({eps:.1e}, the dashed line) are round-off: the two computations add the "
-             "same numbers in a different order. A real mistake in a hand-derived gradient shows as a difference "
-             "near the size of the gradient itself.")  # fmt: skip
+note.caption(
+    f"Both in {config.dtype} from identical weights and inputs; δ from autograd via retain_grad on every z. "
+    f"Differences near machine ε ({eps:.1e}, the dashed line) are round-off: the two computations add the "
+    "same numbers in a different order. A real mistake in a hand-derived gradient shows as a difference "
+    "near the size of the gradient itself."
+)
 
 st.subheader("Gradient norms per layer during training")
 stuck = bool(trainer.diverged) or trainer.finished
-if st.button("Train 50 steps here", key="w_bwd_train", disabled=stuck,
-             help="Trains the same run as the Playground." if not stuck else "This run cannot go on: reset it."):  # fmt: skip
+if st.button(
+    "Train 50 steps here",
+    key="w_bwd_train",
+    disabled=stuck,
+    help="Trains the same run as the Playground." if not stuck else "This run cannot go on: reset it.",
+):
     advance(trainer, steps=50, budget_s=5.0)  # a divergence is reported by run_status after the rerun
     st.rerun()
 norms = trainer.grad_norms()
 if norms.empty:
-    st.info("No training steps yet: train on the Playground (or press the button) and come back to watch "
-            "‖∂L/∂W‖ of every layer change.", icon=":material/show_chart:")  # fmt: skip
+    st.info(
+        "No training steps yet: train on the Playground (or press the button) and come back to watch "
+        "‖∂L/∂W‖ of every layer change.",
+        icon=":material/show_chart:",
+    )
 else:
     show_chart(grad_norm_chart(norms, "‖∂L/∂Wˡ‖ of this run, one line per layer", chart_height(300)), name="norms")
 
@@ -181,5 +240,7 @@ if st.session_state.get("w_bwd_vanishing"):
     )
     show_chart(depth_profile_chart(vanish, labels, 1, chart_height(280)), profile, name="depth-profile")
     show_chart(vanishing_chart(vanish, labels, chart_height(240), 230), width="content", name="vanishing")
-    st.caption(f"{VANISHING['depth']} hidden layers of {VANISHING['width']} units, plain SGD lr 0.1, batch 64, "
-               f"{VANISHING['steps']} steps on {label(config.dataset)}; Kaiming initial weights from one seed.")  # fmt: skip
+    st.caption(
+        f"{VANISHING['depth']} hidden layers of {VANISHING['width']} units, plain SGD lr 0.1, batch 64, "
+        f"{VANISHING['steps']} steps on {label(config.dataset)}; Kaiming initial weights from one seed."
+    )

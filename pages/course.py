@@ -58,8 +58,10 @@ st.markdown(
     "answer in the numbers just measured, with a chart and links that open a view preset to explore further."
 )
 slow = "" if chosen == "digits" else f" ({len(image_data.y_train):,} training images: minutes on a laptop CPU)"
-st.caption(f"Questions 1 and 11 run on **{label(chosen)}**{why}{slow}; pick MNIST or CIFAR-10 in the sidebar (where "
-           "its files are present) to run them there. The others run on the 8×8 digits or on toy problems.")  # fmt: skip
+st.caption(
+    f"Questions 1 and 11 run on **{label(chosen)}**{why}{slow}; pick MNIST or CIFAR-10 in the sidebar (where "
+    "its files are present) to run them there. The others run on the 8×8 digits or on toy problems."
+)
 took = "a few seconds" if chosen == "digits" else f"minutes: 1 and 11 train on {label(chosen)}"
 st.button(f"Run all twelve experiments ({took})", key="w_course_run_all", on_click=mark_run, args=tuple(QUESTIONS))
 
@@ -67,8 +69,9 @@ done = st.session_state.get("course_run", set())
 for number, question in QUESTIONS.items():
     with st.expander(f"**{number}.** {question.text}", expanded=number in done):
         if number not in done:
-            st.button("Run the experiment", key=f"w_course_run_{number}", type="primary", on_click=mark_run,
-                      args=(number,))  # fmt: skip
+            st.button(
+                "Run the experiment", key=f"w_course_run_{number}", type="primary", on_click=mark_run, args=(number,)
+            )
             continue
         data = image_data if question.data == "chosen" else digits
         try:

@@ -45,8 +45,11 @@ trace = forward_trace(trainer.weights(), config.activation, sample.x, sample.y)
 names, L = data.class_names, trace.n_layers
 with pick:
     st.caption(sample.caption)
-    st.metric("Predicted class", "–" if trace.predicted is None else plain(names[trace.predicted]),
-              help="The class with the largest probability.")  # fmt: skip
+    st.metric(
+        "Predicted class",
+        "–" if trace.predicted is None else plain(names[trace.predicted]),
+        help="The class with the largest probability.",
+    )
     st.metric("Loss = −log p(true class)", f"{trace.loss:.4g}")
 with look:
     if data.image_shape is not None:
@@ -57,20 +60,27 @@ with look:
 with result:
     show_chart(probs_chart(trace.probs_frame(names), chart_height(max(300, 120 + 30 * len(names)))), name="probs")
 if not trace.is_finite:
-    st.warning("Some numbers of this forward pass are NaN or ∞: the weights are so large that z overflows. The "
-               "equations say NaN, the charts leave those values out.", icon=":material/blur_off:")  # fmt: skip
+    st.warning(
+        "Some numbers of this forward pass are NaN or ∞: the weights are so large that z overflows. The "
+        "equations say NaN, the charts leave those values out.",
+        icon=":material/blur_off:",
+    )
 
 st.subheader("The input: from the data's units to x")
 inputs = input_frame(data, sample.x)
 if data.image_shape is not None:
-    st.caption(f"Each of the {data.n_features} pixel values p (0 to {data.raw_scale:g}) enters the network as "
-               "xᵢ = (pᵢ − meanᵢ) / stdᵢ, with the mean and standard deviation of the training set: the same "
-               "standardization every training sample went through.")  # fmt: skip
+    st.caption(
+        f"Each of the {data.n_features} pixel values p (0 to {data.raw_scale:g}) enters the network as "
+        "xᵢ = (pᵢ − meanᵢ) / stdᵢ, with the mean and standard deviation of the training set: the same "
+        "standardization every training sample went through."
+    )
 elif data.n_features <= 4:
     for line in input_latex(inputs):
         st.latex(line)
-    st.caption("raw: the sample in the data's own units (the plot's coordinates); mean and std: of the training "
-               "set. The network only ever sees the standardized x.")  # fmt: skip
+    st.caption(
+        "raw: the sample in the data's own units (the plot's coordinates); mean and std: of the training "
+        "set. The network only ever sees the standardized x."
+    )
 else:
     show_table(inputs)
 
@@ -96,8 +106,11 @@ with net_box:
     include_input = data.image_shape is None
     drawn = diagram_layers(trace, include_input)
     if drawn is None:
-        st.info(f"This network is too large to draw unit by unit (more than {MAX_DIAGRAM_UNITS} units in a layer "
-                f"or {MAX_DIAGRAM_EDGES:,} weights). Here is a summary per layer instead.", icon=":material/zoom_out_map:")  # fmt: skip
+        st.info(
+            f"This network is too large to draw unit by unit (more than {MAX_DIAGRAM_UNITS} units in a layer "
+            f"or {MAX_DIAGRAM_EDGES:,} weights). Here is a summary per layer instead.",
+            icon=":material/zoom_out_map:",
+        )
         show_table(trace.summary_frame())
     else:
         nodes, edges = diagram_frames(trace, drawn, names)

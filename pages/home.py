@@ -36,8 +36,11 @@ asked = requested_path()
 if asked and asked.lower() != "home":  # /home is this page (Streamlit gives Home the app's own address)
     shown = asked if len(asked) <= 60 else asked[:60] + "…"
     near = closest_view(asked)
-    st.warning(f"There is no page at **/{plain(shown)}**: this is the Home page, and the views are listed below."
-               + (f" Did you mean **{near.title}**?" if near else ""), icon=":material/link_off:")  # fmt: skip
+    st.warning(
+        f"There is no page at **/{plain(shown)}**: this is the Home page, and the views are listed below."
+        + (f" Did you mean **{near.title}**?" if near else ""),
+        icon=":material/link_off:",
+    )
     if near:
         st.page_link(near.path, label=f"Open {near.title}", icon=near.icon)
 st.markdown(

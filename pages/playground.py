@@ -23,11 +23,18 @@ st.title("Playground")
 st.caption(f"{config_summary(config)}  \n{data.sizes()}. {INDEX_CONVENTION}")
 controls, speed_box = st.columns([4, 2])
 running = transport(trainer, controls)
-speed = "normal" if presentation_mode() else speed_box.select_slider(
-    "Play speed", list(SPEEDS), value="normal", key="speed", help="Epochs trained between two redraws (2-D data).")  # fmt: skip
+speed = (
+    "normal"
+    if presentation_mode()
+    else speed_box.select_slider(
+        "Play speed", list(SPEEDS), value="normal", key="speed", help="Epochs trained between two redraws (2-D data)."
+    )
+)
 if config.batch_size >= len(data.y_train):
-    st.caption(f"The batch size {config.batch_size} covers all {len(data.y_train):,} training samples: "
-               "every step is full-batch gradient descent.")  # fmt: skip
+    st.caption(
+        f"The batch size {config.batch_size} covers all {len(data.y_train):,} training samples: "
+        "every step is full-batch gradient descent."
+    )
 show_test = is_plane and st.toggle("Show test points", value=False, key="show_test")
 
 
@@ -44,8 +51,10 @@ def live_panel():
             st.rerun()
     run_status(trainer)
     if trainer.finished and not trainer.diverged:
-        st.success(f"Finished {trainer.epoch} epoch{'s' * (trainer.epoch != 1)}. Raise *Epochs* in the sidebar to "
-                   "go on from here, or reset.")  # fmt: skip
+        st.success(
+            f"Finished {trainer.epoch} epoch{'s' * (trainer.epoch != 1)}. Raise *Epochs* in the sidebar to "
+            "go on from here, or reset."
+        )
     for box, (name, value, help_text) in zip(st.columns(4), run_metrics(trainer)):
         box.metric(name, value, help=help_text)
 
@@ -68,20 +77,32 @@ def live_panel():
             points = points_frame(data, ("train", "test") if show_test else ("train",))
             show_chart(decision_regions(grid, points, data.class_names, chart_height(520)), name="decision-regions")
             if not grid.finite.all():
-                st.warning(f"The network's output is NaN or ∞ on {1 - grid.finite.mean():.0%} of the plane (its "
-                           "numbers overflow there), so those regions are left blank.", icon=":material/blur_off:")  # fmt: skip
+                st.warning(
+                    f"The network's output is NaN or ∞ on {1 - grid.finite.mean():.0%} of the plane (its "
+                    "numbers overflow there), so those regions are left blank.",
+                    icon=":material/blur_off:",
+                )
             return
         probs = trainer.predict_proba("test")
         if not np.isfinite(probs).all():
-            st.info("The network's output is NaN or ∞ on the test set (its numbers overflow): there are no "
-                    "predictions to count.", icon=":material/blur_off:")  # fmt: skip
+            st.info(
+                "The network's output is NaN or ∞ on the test set (its numbers overflow): there are no "
+                "predictions to count.",
+                icon=":material/blur_off:",
+            )
             return
         pred = probs.argmax(axis=1)
         if data.image_shape is not None:
             n = 12 if presentation_mode() else 24
-            st.image([tile(data.image(x)) for x in data.X_test[:n]], width=96 if presentation_mode() else 72,
-                     caption=[f"{'✓' if p == y else '✗'} {data.class_names[p]} (true {data.class_names[y]})"
-                              for p, y in zip(pred[:n], data.y_test[:n])], clamp=True)  # fmt: skip
+            st.image(
+                [tile(data.image(x)) for x in data.X_test[:n]],
+                width=96 if presentation_mode() else 72,
+                caption=[
+                    f"{'✓' if p == y else '✗'} {data.class_names[p]} (true {data.class_names[y]})"
+                    for p, y in zip(pred[:n], data.y_test[:n])
+                ],
+                clamp=True,
+            )
         cm = confusion_matrix(data.y_test, pred, data.class_names)
         show_chart(confusion_heatmap(cm, chart_height(420)), name="confusion-matrix")
 

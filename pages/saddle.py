@@ -19,13 +19,30 @@ from core.analysis.curvature.trajectories import (
 from core.analysis.text.gd_steps import gd_step_latex, gd_step_sentences
 from core.analysis.text.notation import SUPERSCRIPTS
 
-DEFAULTS = {"w_sad_surface": "saddle", "w_sad_expr": "sin(2x) cos(2y) + 0.1 x^2", "w_sad_x0": 1.0, "w_sad_y0": 0.001,
-            "w_sad_opt": ["gd", "momentum", "noisy"], "w_sad_lr": 0.1, "w_sad_steps": 40, "w_sad_noise": 0.1,
-            "w_sad_seed": 0}  # fmt: skip
+DEFAULTS = {
+    "w_sad_surface": "saddle",
+    "w_sad_expr": "sin(2x) cos(2y) + 0.1 x^2",
+    "w_sad_x0": 1.0,
+    "w_sad_y0": 0.001,
+    "w_sad_opt": ["gd", "momentum", "noisy"],
+    "w_sad_lr": 0.1,
+    "w_sad_steps": 40,
+    "w_sad_noise": 0.1,
+    "w_sad_seed": 0,
+}
 COLUMNS = {"x": "x", "y": "y", "value": "f(x, y)", "loss": "f(x, y)", "eig1": "λ₁", "eig2": "λ₂"}  # column: title
 NUMBERS = {c: st.column_config.NumberColumn(title, format="%.4g") for c, title in COLUMNS.items()}
-STALL = {"w_sad_surface": "double_well", "w_sad_x0": 1e-8, "w_sad_y0": 1.5, "w_sad_opt": ["gd", "momentum", "noisy"],
-         "w_sad_lr": 0.05, "w_sad_steps": 60, "w_sad_step": 60, "w_sad_noise": 0.1, "w_sad_seed": 0}  # fmt: skip
+STALL = {
+    "w_sad_surface": "double_well",
+    "w_sad_x0": 1e-8,
+    "w_sad_y0": 1.5,
+    "w_sad_opt": ["gd", "momentum", "noisy"],
+    "w_sad_lr": 0.05,
+    "w_sad_steps": 60,
+    "w_sad_step": 60,
+    "w_sad_noise": 0.1,
+    "w_sad_seed": 0,
+}
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -55,10 +72,22 @@ st.caption("Where the gradient is zero, the Hessian's eigenvalues decide: a mini
 for name, value in DEFAULTS.items():
     keep(name, value)
 c1, c2, c3, c4 = st.columns([1.3, 1, 1.4, 1], gap="medium")
-key = c1.selectbox("Surface", [*SURFACES, "typed"], key="w_sad_surface",
-                   format_func=lambda k: SURFACES[k].title if k in SURFACES else "Type your own…")  # fmt: skip
-text = c1.text_input("f(x, y) =", key="w_sad_expr", max_chars=120, help=f"{ALLOWED[0].upper()}{ALLOWED[1:]}; "
-                     "drawn on the square [−2, 2]².") if key == "typed" else ""  # fmt: skip
+key = c1.selectbox(
+    "Surface",
+    [*SURFACES, "typed"],
+    key="w_sad_surface",
+    format_func=lambda k: SURFACES[k].title if k in SURFACES else "Type your own…",
+)
+text = (
+    c1.text_input(
+        "f(x, y) =",
+        key="w_sad_expr",
+        max_chars=120,
+        help=f"{ALLOWED[0].upper()}{ALLOWED[1:]}; drawn on the square [−2, 2]².",
+    )
+    if key == "typed"
+    else ""
+)
 x0 = c2.number_input("Start x₀", -10.0, 10.0, step=0.1, format="%.4g", key="w_sad_x0")
 y0 = c2.number_input("Start y₀", -10.0, 10.0, step=0.1, format="%.4g", key="w_sad_y0")
 chosen = c3.multiselect("Optimizers", list(OPTIMIZERS), format_func=OPTIMIZERS.get, key="w_sad_opt")
@@ -66,8 +95,12 @@ lr = c3.number_input("Learning rate η", 0.0001, 5.0, step=0.01, format="%.4g", 
 steps = c4.slider("Steps", 1, 500, key="w_sad_steps")
 noise = c4.number_input("Noise σ (SGD + noise)", 0.0, 5.0, step=0.05, format="%.3g", key="w_sad_noise")
 seed = c4.number_input("Seed", 0, 9999, step=1, key="w_sad_seed")
-c3.button("Stall at a saddle, then escape", key="w_sad_stall", on_click=lambda: st.session_state.update(STALL),
-          help="Start a hair (10⁻⁸) off the stable manifold of the double well's saddle.")  # fmt: skip
+c3.button(
+    "Stall at a saddle, then escape",
+    key="w_sad_stall",
+    on_click=lambda: st.session_state.update(STALL),
+    help="Start a hair (10⁻⁸) off the stable manifold of the double well's saddle.",
+)
 
 try:
     surface = cached_surface(key, text)
@@ -121,13 +154,17 @@ if directions is not None:
     st.subheader(f"Gradient descent near the {picked}")
     for line in gd_step_latex(directions, surface.hessian(center.x, center.y), lr, k):
         st.latex(line)
-    st.markdown("u = (u₁, u₂) are the coordinates of the start (x₀, y₀) − (x*, y*) along the eigenvectors v₁, v₂. "
-                "Near a critical point ∇f ≈ H (p − p*), so each step multiplies uᵢ by (1 − ηλᵢ):\n- "
-                + "\n- ".join(gd_step_sentences(directions)))  # fmt: skip
+    st.markdown(
+        "u = (u₁, u₂) are the coordinates of the start (x₀, y₀) − (x*, y*) along the eigenvectors v₁, v₂. "
+        "Near a critical point ∇f ≈ H (p − p*), so each step multiplies uᵢ by (1 − ηλᵢ):\n- "
+        + "\n- ".join(gd_step_sentences(directions))
+    )
     actual, predicted = directions["actual"], directions["predicted"]
-    st.caption(f"One true gradient-descent step from the start gives u' = ({actual[0]:.4g}, {actual[1]:.4g}); the "
-               f"linear picture predicts ({predicted[0]:.4g}, {predicted[1]:.4g}) "
-               "(exact on a quadratic surface such as x² − y²).")  # fmt: skip
+    st.caption(
+        f"One true gradient-descent step from the start gives u' = ({actual[0]:.4g}, {actual[1]:.4g}); the "
+        f"linear picture predicts ({predicted[0]:.4g}, {predicted[1]:.4g}) "
+        "(exact on a quadratic surface such as x² − y²)."
+    )
 
 st.subheader("The coin flip: why critical points in high dimensions are saddles")
 coin = cached_coin_flip()
@@ -143,5 +180,7 @@ st.markdown(
     "every critical point it meets is a saddle, so the question is how fast an optimizer leaves saddles, not "
     "whether it is trapped in a bad minimum."
 )
-st.caption(f"GOE matrices, (G + Gᵀ)/2 with G standard normal, seed 0; error bars ± one standard error; where no "
-           f"matrix of the {n:,} was positive definite the triangle marks the 95 % upper bound 3/n.")  # fmt: skip
+st.caption(
+    f"GOE matrices, (G + Gᵀ)/2 with G standard normal, seed 0; error bars ± one standard error; where no "
+    f"matrix of the {n:,} was positive definite the triangle marks the 95 % upper bound 3/n."
+)

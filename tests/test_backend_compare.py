@@ -117,7 +117,7 @@ def test_a_diverging_run_stops_and_says_where():
             lambda: compare_backends(DATA, TrainConfig(batch_norm=True, batch_size=1), 5),
             ConfigError,
             "batch norm needs a batch size of at least 2",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_limits_are_checked_before_running(call, error, message):

@@ -144,8 +144,16 @@ def test_compare_with_autograd_agrees_in_float64(activation, batch_norm):
     mlp, x, y = random_net(activation, seed=2, batch_norm=batch_norm)
     trace = backward_trace(mlp.get_weights(), activation, x, y)
     cmp, autograd = compare_with_autograd(trace)
-    assert list(cmp.columns) == ["layer", "quantity", "shape", "max_abs_diff", "max_rel_diff", "numpy_norm",
-                                 "torch_norm", "finite"]  # fmt: skip
+    assert list(cmp.columns) == [
+        "layer",
+        "quantity",
+        "shape",
+        "max_abs_diff",
+        "max_rel_diff",
+        "numpy_norm",
+        "torch_norm",
+        "finite",
+    ]
     hidden = ["δ = ∂L/∂z", "∂L/∂W"] + (["∂L/∂γ", "∂L/∂β"] if batch_norm else ["∂L/∂b"])
     assert cmp[cmp.layer == 1]["quantity"].tolist() == hidden
     assert cmp[cmp.layer == 3]["quantity"].tolist() == ["δ = ∂L/∂z", "∂L/∂W", "∂L/∂b"]

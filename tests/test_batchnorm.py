@@ -110,14 +110,21 @@ def test_mlp_with_batch_norm_matches_finite_differences(activation):
 def test_fifty_steps_with_batch_norm_give_the_same_run_in_both_backends(optimizer):
     rng = np.random.default_rng(3)
     X, y = rng.standard_normal((64, 10)), rng.integers(0, 3, 64)
-    config = TrainConfig(hidden_dims=(16, 12), batch_norm=True, optimizer=optimizer, weight_decay=1e-3,
-                         lr=0.01 if optimizer == "adam" else 0.1, dtype="float64")  # fmt: skip
+    config = TrainConfig(
+        hidden_dims=(16, 12),
+        batch_norm=True,
+        optimizer=optimizer,
+        weight_decay=1e-3,
+        lr=0.01 if optimizer == "adam" else 0.1,
+        dtype="float64",
+    )
     w0 = initial_weights(10, config.hidden_dims, 3, seed=7, batch_norm=True)
     runs = {}
     for name in ("numpy", "torch"):
         backend = make_backend(name, 10, 3, config, w0)
-        losses = [backend.train_step(X[i % 4 * 16 : i % 4 * 16 + 16], y[i % 4 * 16 : i % 4 * 16 + 16])[0]
-                  for i in range(50)]  # fmt: skip
+        losses = [
+            backend.train_step(X[i % 4 * 16 : i % 4 * 16 + 16], y[i % 4 * 16 : i % 4 * 16 + 16])[0] for i in range(50)
+        ]
         runs[name] = (np.array(losses), backend.get_weights(), backend.predict_proba(X))
     (a, wa, pa), (b, wb, pb) = runs["numpy"], runs["torch"]
     assert a[-1] < a[0]

@@ -41,8 +41,9 @@ from core.training.config import TrainConfig, n_parameters
 from core.training.trainer import Trainer
 
 WITHOUT, WITH = RUNS
-DEEP_RELU = TrainConfig(hidden_dims=(32,) * 6, activation="relu", lr=1.0, batch_size=32, epochs=5, seed=42,
-                        dtype="float64")  # fmt: skip
+DEEP_RELU = TrainConfig(
+    hidden_dims=(32,) * 6, activation="relu", lr=1.0, batch_size=32, epochs=5, seed=42, dtype="float64"
+)
 SMALL = TrainConfig(hidden_dims=(16, 16), activation="tanh", lr=0.3, batch_size=32, epochs=2, seed=3, dtype="float64")
 
 
@@ -115,8 +116,10 @@ def test_histograms_share_their_bin_edges_and_count_every_value():
     per_run = pair.histograms_per_run.groupby(["run", "layer", "quantity"])["bin_start"].min().unstack("run")
     assert (per_run[WITHOUT] != per_run[WITH]).any()  # by run: each run spans its own values
     # the counts and moments of known values
-    snaps = {(WITHOUT, 0): [(np.array([[0.0, 1.0], [2.0, 3.0]]), np.array([[5.0, 5.0], [5.0, 5.0]]))],
-             (WITH, 0): [(np.array([[4.0]]), np.array([[9.0]]))]}  # fmt: skip
+    snaps = {
+        (WITHOUT, 0): [(np.array([[0.0, 1.0], [2.0, 3.0]]), np.array([[5.0, 5.0], [5.0, 5.0]]))],
+        (WITH, 0): [(np.array([[4.0]]), np.array([[9.0]]))],
+    }
     counts = histograms(snaps, bins=4)
     pre = counts[(counts.quantity == "pre-activation") & (counts.run == WITHOUT)]
     assert list(pre["count"]) == [1, 1, 1, 1] and pre["bin_start"].iloc[0] == 0 and pre["bin_end"].iloc[-1] == 4
@@ -151,8 +154,14 @@ def test_sizes_are_checked_before_anything_trains():
 def test_lr_sweep_flags_diverged_runs_without_crashing():
     config = TrainConfig(hidden_dims=(16, 16), activation="elu", batch_size=64, seed=0, dtype="float64")
     calls = []
-    sweep = lr_sensitivity(digits(), config, rates=(0.1, 10.0), epochs=2, max_train=400,
-                           progress=lambda done, total: calls.append((done, total)))  # fmt: skip
+    sweep = lr_sensitivity(
+        digits(),
+        config,
+        rates=(0.1, 10.0),
+        epochs=2,
+        max_train=400,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert calls[-1] == (8, 8) and len(calls) == 8  # 2 rates × 2 runs × 2 epochs, diverged ones included
     assert list(sweep["run"]) == [WITHOUT, WITH] * 2
     row = sweep.set_index(["lr", "run"])
@@ -175,7 +184,14 @@ def test_lr_sweep_flags_diverged_runs_without_crashing():
 def test_the_course_recipe_and_a_small_run_of_its_experiment():
     r = COURSE_RECIPE
     assert (r.hidden_dims, r.activation, r.optimizer, r.lr, r.batch_size, r.epochs, r.seed) == (
-        (128,), "elu", "sgd", 0.1, 128, 10, 42)  # fmt: skip
+        (128,),
+        "elu",
+        "sgd",
+        0.1,
+        128,
+        10,
+        42,
+    )
     result = course_experiment(digits(), config=r.replace(hidden_dims=(16,), epochs=2), max_train=300)
     test = result.test.set_index("run")
     assert list(test.index) == list(RUNS) and test["test_accuracy"].between(0.3, 1).all()

@@ -18,8 +18,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # Streamlit probes its base path when a page is opened by its own address; the 404s are expected.
 EXPECTED_404 = ("/_stcore/health", "/_stcore/host-config")
 # An unknown address is reported by Streamlit itself on the console (the page says so too).
@@ -31,7 +38,7 @@ pytestmark = [
     pytest.mark.skipif(
         not (Path(CHROMIUM).exists() or shutil.which("chromium")),
         reason=f"chromium not found at {CHROMIUM}: apt-get install -y chromium",
-    ),  # fmt: skip
+    ),
 ]
 
 # (url path, screenshot name, charts to wait for, keys of the buttons to click first; "wait" pauses 6 s)
@@ -93,7 +100,8 @@ LAYOUT_PROBLEMS = """() => {
   const cut = (selector, what) => document.querySelectorAll(selector).forEach((el) => {
     if (el.getBoundingClientRect().width === 0) return;
     const over = Math.max(el.scrollWidth - el.clientWidth, el.getBoundingClientRect().right - limitOf(el));
-    if (over > 2) problems.push(`${what}${where(el)} is cut by ${Math.round(over)} px: '${el.innerText.trim().slice(0, 30)}'`);
+    const text = el.innerText.trim().slice(0, 30);
+    if (over > 2) problems.push(`${what}${where(el)} is cut by ${Math.round(over)} px: '${text}'`);
   });
   cut('[data-testid="stTable"]', 'a table');
   cut('.katex-display', 'an equation');
@@ -124,10 +132,26 @@ def server():
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app" / "main.py"),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:

@@ -86,8 +86,9 @@ def test_checkpointed_numpy_gradients_match_torch_autograd(activation, batch_nor
 
 def torch_twin(mlp):
     """A TorchMLP with the architecture, weights and buffers of ``mlp``."""
-    model = TorchMLP(mlp.widths[0], mlp.widths[1:-1], mlp.widths[-1], mlp.activation, device="cpu",
-                     batch_norm=mlp.batch_norm)  # fmt: skip
+    model = TorchMLP(
+        mlp.widths[0], mlp.widths[1:-1], mlp.widths[-1], mlp.activation, device="cpu", batch_norm=mlp.batch_norm
+    )
     return model.load_numpy_weights(mlp.get_weights())
 
 
@@ -162,11 +163,19 @@ def test_numpy_peak_counts_activations_not_the_replaced_gradients():
 def test_the_first_measurement_in_a_process_counts_only_the_step():
     """What the first checkpointed step of a fresh process allocates for good (the MLP imports its checkpointed
     backward lazily) is not part of that step's peak: the first measurement equals the next one."""
-    script = ("from core.analysis.checkpointing.memory import measure_step; "
-              "print(*(measure_step(8, 32, 16, 'sqrt', reps=0).peak_bytes for _ in range(2)))")  # fmt: skip
+    script = (
+        "from core.analysis.checkpointing.memory import measure_step; "
+        "print(*(measure_step(8, 32, 16, 'sqrt', reps=0).peak_bytes for _ in range(2)))"
+    )
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=root,
-                         env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
     first, second = map(int, out.stdout.split())
     assert abs(first - second) < 1_000, (first, second)
 
@@ -200,16 +209,25 @@ def test_torch_counts_the_recomputed_segment():
 
 @pytest.mark.parametrize(
     "sizes, message",
-    [((257, 8, 8), "depth must be"), ((4, 1025, 8), "width must be"), ((4, 8, 1), "batch must be"),
-     ((256, 1024, 1024), "activations without checkpointing"), ((4.5, 8, 8), "depth must be")],
-)  # fmt: skip
+    [
+        ((257, 8, 8), "depth must be"),
+        ((4, 1025, 8), "width must be"),
+        ((4, 8, 1), "batch must be"),
+        ((256, 1024, 1024), "activations without checkpointing"),
+        ((4.5, 8, 8), "depth must be"),
+    ],
+)
 def test_sizes_are_refused_before_anything_is_built(monkeypatch, sizes, message):
     def no_build(*args, **kwargs):
         raise AssertionError("built a network")
 
     monkeypatch.setattr("core.analysis.checkpointing.memory.MLP", no_build)
-    for call in (lambda: measure_step(*sizes), lambda: depth_sweep([4, sizes[0]], *sizes[1:]),
-                 lambda: k_sweep(*sizes), lambda: check_sizes(*sizes)):  # fmt: skip
+    for call in (
+        lambda: measure_step(*sizes),
+        lambda: depth_sweep([4, sizes[0]], *sizes[1:]),
+        lambda: k_sweep(*sizes),
+        lambda: check_sizes(*sizes),
+    ):
         with pytest.raises(MeasurementError, match=message) as e:
             call()
         assert "\n" not in str(e.value)
@@ -219,8 +237,9 @@ def test_sizes_are_refused_before_anything_is_built(monkeypatch, sizes, message)
 
 def test_depth_sweep_is_tidy_and_reports_progress():
     calls = []
-    sweep = depth_sweep([4, 8], 16, 8, (None, "sqrt", 2), ("numpy", "torch"), reps=1,
-                        progress=lambda d, t: calls.append((d, t)))  # fmt: skip
+    sweep = depth_sweep(
+        [4, 8], 16, 8, (None, "sqrt", 2), ("numpy", "torch"), reps=1, progress=lambda d, t: calls.append((d, t))
+    )
     assert len(sweep) == 12 and set(sweep.variant) == {"plain backprop", "k = ⌈√(n+1)⌉", "k = 2"}
     assert sweep.loc[sweep.variant == "k = ⌈√(n+1)⌉", "k"].tolist() == [3, 3, 3, 3]
     assert sweep.loc[sweep.variant == "k = 2", "checkpoints"].tolist() == [3, 5, 3, 5]
@@ -238,10 +257,15 @@ def test_memory_slopes_are_about_n_and_sqrt_n():
 
 def test_fit_slopes_and_reference_lines_recover_known_powers():
     depths = np.array([4, 16, 64])
-    frame = pd.DataFrame({
-        "backend": "numpy", "variant": ["plain backprop"] * 3 + ["k = ⌈√(n+1)⌉"] * 3, "depth": [*depths, *depths],
-        "peak_bytes": [*(3.0 * depths), *(5.0 * np.sqrt(depths))], "seconds": 1.0,
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "backend": "numpy",
+            "variant": ["plain backprop"] * 3 + ["k = ⌈√(n+1)⌉"] * 3,
+            "depth": [*depths, *depths],
+            "peak_bytes": [*(3.0 * depths), *(5.0 * np.sqrt(depths))],
+            "seconds": 1.0,
+        }
+    )
     fit = fit_slopes(frame).set_index(["variant", "quantity"])
     assert fit.loc[("plain backprop", "peak_bytes"), "slope"] == pytest.approx(1.0)
     assert fit.loc[("plain backprop", "peak_bytes"), "prefactor"] == pytest.approx(3.0)

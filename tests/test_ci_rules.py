@@ -23,8 +23,14 @@ def test_a_skip_fails_only_under_ci(tmp_path, ci, code, words):
     shutil.copy(CONFTEST, tmp_path / "conftest.py")
     (tmp_path / "test_skipped.py").write_text(SKIPPED)
     env = {**os.environ, "CI": ci, "PYTHONPATH": str(CONFTEST.parents[1])}  # the conftest imports core
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
     assert out.returncode == code, out.stdout
     assert words in out.stdout and "chromium not found" in out.stdout
 

@@ -80,9 +80,14 @@ def test_out_pointing_at_a_file_fails_before_training(tmp_path):
 
 
 def test_runs_from_any_folder(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "core.train", "--quiet", "--epochs", "1"], capture_output=True,
-                         text=True, timeout=300, cwd=tmp_path,
-                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "core.train", "--quiet", "--epochs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -93,9 +98,15 @@ def test_help_shows_every_default_in_plain_text():
     text = " ".join(out.stdout.split())  # argparse wraps lines
     assert out.returncode == 0 and "``" not in text  # plain text, no reStructuredText
     assert str(Path(__file__).resolve().parents[1]) not in text  # no machine path as a default
-    for option, default in [("--lr", DEFAULTS.lr), ("--epochs", DEFAULTS.epochs), ("--seed", DEFAULTS.seed),
-                            ("--batch-size", DEFAULTS.batch_size), ("--dtype", DEFAULTS.dtype),
-                            ("--optimizer", DEFAULTS.optimizer), ("--activation", DEFAULTS.activation)]:  # fmt: skip
+    for option, default in [
+        ("--lr", DEFAULTS.lr),
+        ("--epochs", DEFAULTS.epochs),
+        ("--seed", DEFAULTS.seed),
+        ("--batch-size", DEFAULTS.batch_size),
+        ("--dtype", DEFAULTS.dtype),
+        ("--optimizer", DEFAULTS.optimizer),
+        ("--activation", DEFAULTS.activation),
+    ]:
         section = text.split(option, 2)[2]  # after the usage line
         assert f"(default: {default})" in section.split(" --")[0], option
     assert "(default: 128)" in text and "--batch-norm" in text and "--quiet" in text
@@ -104,8 +115,19 @@ def test_help_shows_every_default_in_plain_text():
 
 @pytest.mark.parametrize("widths", [["16,16"], ["16", "16"], ["16,", "16"]])
 def test_hidden_dims_as_list_or_comma_separated_and_choices_in_any_case(widths):
-    out = cli("--dataset", "moons", "--epochs", "1", "--hidden-dims", *widths, "--activation", "ReLU",
-              "--optimizer", "ADAM", "--batch-norm")  # fmt: skip
+    out = cli(
+        "--dataset",
+        "moons",
+        "--epochs",
+        "1",
+        "--hidden-dims",
+        *widths,
+        "--activation",
+        "ReLU",
+        "--optimizer",
+        "ADAM",
+        "--batch-norm",
+    )
     assert out.returncode == 0, out.stderr
     assert "hidden [16, 16] relu + batch norm" in out.stdout
 
@@ -125,7 +147,13 @@ def test_an_exploding_loss_is_flagged_not_printed_as_a_result():
 def test_the_cli_also_runs_as_a_file_from_any_folder(tmp_path):
     script = Path(__file__).resolve().parents[1] / "core" / "train.py"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # as a newcomer's shell has it
-    out = subprocess.run([sys.executable, str(script), "--quiet", "--epochs", "1", "--dataset", "moons"],
-                         capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, str(script), "--quiet", "--epochs", "1", "--dataset", "moons"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1].startswith("test accuracy: ")

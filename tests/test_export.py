@@ -64,9 +64,14 @@ CHARTS = {
     "plain": (plain, "Plain loss curve", 8, 2 * EXPORT_WIDTH, None),
     "layered": (layered, "Layered train and validation", 8, 2 * EXPORT_WIDTH, ["layer 1: line", "layer 2: point"]),
     "faceted": (faceted, "Faceted by split", 8, 2 * 2 * 420, None),
-    "concatenated": (concatenated, "Concatenated pair", 8, 2 * EXPORT_WIDTH,
-                     ["hconcat 1: Left train", "hconcat 2: Right validation"]),
-}  # fmt: skip
+    "concatenated": (
+        concatenated,
+        "Concatenated pair",
+        8,
+        2 * EXPORT_WIDTH,
+        ["hconcat 1: Left train", "hconcat 2: Right validation"],
+    ),
+}
 
 
 @pytest.mark.parametrize("kind", CHARTS)
@@ -162,14 +167,23 @@ def test_text_cells_that_a_spreadsheet_would_run_are_quoted_and_numbers_stay_num
 
 
 def test_csv_text_quotes_text_of_every_kind_and_leaves_other_columns_alone():
-    frame = pd.DataFrame({
-        "value": [-1.5, 2.0, -3.0], "count": [-1, 2, 3], "text": ["=1+1", "ok", None],
-        "category": pd.Categorical(["@x", "-y", "\rz"]), "mixed": ["+1", -2.5, "\tcmd"], "=head": [1, 2, 3],
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "value": [-1.5, 2.0, -3.0],
+            "count": [-1, 2, 3],
+            "text": ["=1+1", "ok", None],
+            "category": pd.Categorical(["@x", "-y", "\rz"]),
+            "mixed": ["+1", -2.5, "\tcmd"],
+            "=head": [1, 2, 3],
+        }
+    )
     header, *rows = csv.reader(io.StringIO(csv_text(frame)))
     assert header == ["value", "count", "text", "category", "mixed", "'=head"]
-    assert rows == [["-1.5", "-1", "'=1+1", "'@x", "'+1", "1"], ["2.0", "2", "ok", "'-y", "-2.5", "2"],
-                    ["-3.0", "3", "", "'\rz", "'\tcmd", "3"]]  # fmt: skip
+    assert rows == [
+        ["-1.5", "-1", "'=1+1", "'@x", "'+1", "1"],
+        ["2.0", "2", "ok", "'-y", "-2.5", "2"],
+        ["-3.0", "3", "", "'\rz", "'\tcmd", "3"],
+    ]
     assert frame["text"][0] == "=1+1" and frame.columns[-1] == "=head"  # the page's own data is untouched
 
 
@@ -198,8 +212,12 @@ def test_view_link_puts_the_configuration_after_the_page_address():
 @pytest.fixture(scope="module")
 def trainer():
     data = load_dataset("moons", n_samples=200, seed=3)
-    t = Trainer(data, TrainConfig(hidden_dims=(6,), activation="tanh", lr=0.3, batch_size=32, epochs=3,
-                                  dtype="float64", batch_norm=True))  # fmt: skip
+    t = Trainer(
+        data,
+        TrainConfig(
+            hidden_dims=(6,), activation="tanh", lr=0.3, batch_size=32, epochs=3, dtype="float64", batch_norm=True
+        ),
+    )
     for _ in t.epochs():
         pass
     return t
@@ -271,10 +289,12 @@ BAD_FILES = {
     "forged header": (forged_header(), "declares more data"),
     "zip of other files": (zipped(notes_txt=b"hi"), "not a saved run"),
     "incomplete run": (zipped(weights_npz=npz(**GOOD)), "metrics.json, history.csv missing"),
-    "bad metrics": (zipped(weights_npz=npz(**GOOD), metrics_json=b"[1]", history_csv=b"epoch,split,metric,value\n"),
-                    "object of named values"),
+    "bad metrics": (
+        zipped(weights_npz=npz(**GOOD), metrics_json=b"[1]", history_csv=b"epoch,split,metric,value\n"),
+        "object of named values",
+    ),
     "bad history": (zipped(weights_npz=npz(**GOOD), metrics_json=b"{}", history_csv=b"a,b\n1,2\n"), "columns epoch"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", BAD_FILES)
@@ -288,6 +308,9 @@ def test_a_bad_file_is_refused_with_one_line(case):
 def test_the_good_file_of_those_cases_is_accepted():
     run = read_run("ok.npz", npz(**GOOD))
     assert run.widths == [2, 3, 2] and run.weights["W1"].dtype == np.float64
-    raw = zipped(weights_npz=npz(**GOOD), metrics_json=json.dumps({"a": 1}).encode(),
-                 history_csv=b"epoch,split,metric,value\n1,train,loss,0.5\n")  # fmt: skip
+    raw = zipped(
+        weights_npz=npz(**GOOD),
+        metrics_json=json.dumps({"a": 1}).encode(),
+        history_csv=b"epoch,split,metric,value\n1,train,loss,0.5\n",
+    )
     assert read_run("ok.zip", raw).metrics == {"a": 1}

@@ -131,8 +131,9 @@ def test_lanczos_with_full_reorthogonalization_recovers_every_eigenvalue():
     lam = np.concatenate([np.geomspace(1e-3, 10, 50), -np.geomspace(1e-3, 0.5, 10)])  # a wide spread, like a Hessian
     A = (Q * lam) @ Q.T
     alpha, beta = lanczos_tridiagonal(lambda v: A @ v, rng.standard_normal(60), 60)
-    assert len(alpha) == 60 and np.allclose(np.linalg.eigvalsh(np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)),
-                                            np.sort(lam), atol=1e-9)  # fmt: skip
+    assert len(alpha) == 60 and np.allclose(
+        np.linalg.eigvalsh(np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)), np.sort(lam), atol=1e-9
+    )
 
 
 def test_density_from_full_lanczos_finds_the_extremes_and_the_negative_share():

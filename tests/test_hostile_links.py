@@ -100,9 +100,30 @@ def test_every_page_opens_on_the_defaults_and_names_each_rejected_value(path, ti
 
 
 def test_the_notice_text_holds_no_markup_whatever_the_value():
-    nasty = ["<b>x</b>", "**x**", "[a](b)", ":blue[x]", "$x$", "`x`", "# h", "a\nb\tc", "x|y", "&lt;", "\\*", "~~s~~",
-             "-1", "1.", "!", "+", "{}", "\u202eabc", "zero\u200bwidth", ":material/home:", ":streamlit:",
-             "a\u2060b"]  # fmt: skip
+    nasty = [
+        "<b>x</b>",
+        "**x**",
+        "[a](b)",
+        ":blue[x]",
+        "$x$",
+        "`x`",
+        "# h",
+        "a\nb\tc",
+        "x|y",
+        "&lt;",
+        "\\*",
+        "~~s~~",
+        "-1",
+        "1.",
+        "!",
+        "+",
+        "{}",
+        "\u202eabc",
+        "zero\u200bwidth",
+        ":material/home:",
+        ":streamlit:",
+        "a\u2060b",
+    ]
     for value in nasty:
         (notice,) = from_query({"activation": value})[1]
         assert_plain(value_in(plain(notice)), value)  # as the sidebar shows it
@@ -117,9 +138,11 @@ def test_a_long_value_is_read_whole_not_from_its_first_characters():
 
 @pytest.mark.parametrize(
     "query, message",
-    [({"batch_size": "1", "batch_norm": "1"}, "batch norm needs a batch size of at least 2"),
-     ({"dataset": "csv"}, "Upload a CSV file in the sidebar")],
-)  # fmt: skip
+    [
+        ({"batch_size": "1", "batch_norm": "1"}, "batch norm needs a batch size of at least 2"),
+        ({"dataset": "csv"}, "Upload a CSV file in the sidebar"),
+    ],
+)
 def test_valid_settings_that_cannot_run_here_say_why_on_the_playground(query, message):
     at = open_link("../pages/playground.py", "playground", query)
     assert not at.exception, at.exception

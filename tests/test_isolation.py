@@ -83,7 +83,7 @@ CACHED_PER_DATASET = {
     "numpy vs pytorch": ("backends", None, lambda at: values(at, "Mini-batch loss at every step", "loss")),
     "jacobian after training": ("jacobians", None, lambda at: text_with(at, "σ₀ goes from")),
     "spectrum over training": ("hessian", "w_hes_train", lambda at: values(at, "The extremes of", "value")),
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")

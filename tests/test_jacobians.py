@@ -68,8 +68,11 @@ def test_every_module_jacobian_three_ways_and_its_vjp(activation, batch_norm):
             assert max_diff(J["analytic"], J["finite_difference"]) < FD_TOL, (layer, mj.kind)
             assert mj.vjp.max_abs_diff < 1e-12 and np.abs(mj.vjp.from_backward).max() > 1e-3, (layer, mj.kind)
             table = mj.differences()
-            assert list(table["pair"]) == ["formula vs autograd", "formula vs finite differences",
-                                           "autograd vs finite differences"]  # fmt: skip
+            assert list(table["pair"]) == [
+                "formula vs autograd",
+                "formula vs finite differences",
+                "autograd vs finite differences",
+            ]
     hidden = ["linear", "batch_norm", activation] if batch_norm else ["linear", activation]
     assert kinds == hidden * 2 + ["linear", "softmax"]
 

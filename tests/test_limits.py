@@ -80,8 +80,18 @@ def fake_data(n_train, n_features, n_classes=2):
     """A Dataset with ``n_train`` training samples of ``n_features`` zeros, none of them in memory."""
     y = np.broadcast_to(np.arange(n_classes), (n_train // n_classes + 1, n_classes)).reshape(-1)[:n_train]
     small = (huge(4, n_features), np.arange(4) % n_classes)
-    return Dataset("fake", huge(n_train, n_features), y, *small, *small, n_classes, ["a", "b"][:n_classes], None,
-                   np.zeros(n_features), np.ones(n_features))  # fmt: skip
+    return Dataset(
+        "fake",
+        huge(n_train, n_features),
+        y,
+        *small,
+        *small,
+        n_classes,
+        ["a", "b"][:n_classes],
+        None,
+        np.zeros(n_features),
+        np.ones(n_features),
+    )
 
 
 # ---- the network and the run: core.training.config, checked by every Trainer ----
@@ -89,14 +99,22 @@ def fake_data(n_train, n_features, n_classes=2):
 
 @pytest.mark.parametrize(
     "over, at_limit, message",
-    [({"hidden_dims": (4,) * 13}, {"hidden_dims": (4,) * MAX_HIDDEN_LAYERS}, "at most 12 hidden layers, got 13"),
-     ({"hidden_dims": (1025,)}, {"hidden_dims": (MAX_WIDTH,)},
-      "each hidden width must be a whole number from 1 to 1024, got [1025]"),
-     ({"epochs": 501}, {"epochs": MAX_EPOCHS}, "epochs must be a whole number from 1 to 500, got 501"),
-     ({"batch_size": 65_537}, {"batch_size": MAX_BATCH_SIZE},
-      "batch size must be a whole number from 1 to 65,536, got 65537"),
-     ({"lr": 10.01}, {"lr": MAX_LR}, "learning rate must be a finite number in (0, 10], got 10.01")],
-)  # fmt: skip
+    [
+        ({"hidden_dims": (4,) * 13}, {"hidden_dims": (4,) * MAX_HIDDEN_LAYERS}, "at most 12 hidden layers, got 13"),
+        (
+            {"hidden_dims": (1025,)},
+            {"hidden_dims": (MAX_WIDTH,)},
+            "each hidden width must be a whole number from 1 to 1024, got [1025]",
+        ),
+        ({"epochs": 501}, {"epochs": MAX_EPOCHS}, "epochs must be a whole number from 1 to 500, got 501"),
+        (
+            {"batch_size": 65_537},
+            {"batch_size": MAX_BATCH_SIZE},
+            "batch size must be a whole number from 1 to 65,536, got 65537",
+        ),
+        ({"lr": 10.01}, {"lr": MAX_LR}, "learning rate must be a finite number in (0, 10], got 10.01"),
+    ],
+)
 def test_a_run_just_over_a_limit_is_refused_before_its_weights_exist(over, at_limit, message):
     refused(ConfigError, message, Trainer, MOONS, TrainConfig(**over))
     validate(TrainConfig(**at_limit))  # the limit itself is allowed
@@ -162,8 +180,9 @@ def test_a_toy_set_over_its_size_is_refused_before_its_points_exist():
     refused(
         DatasetError, "n_samples must be between 20 and 10,000, got 10001.", load_dataset, "moons", n_samples=10_001
     )
-    refused(DatasetError, f"n_samples must be between 20 and 10,000, got {10**12}.", load_dataset, "moons",
-            n_samples=10**12)  # fmt: skip
+    refused(
+        DatasetError, f"n_samples must be between 20 and 10,000, got {10**12}.", load_dataset, "moons", n_samples=10**12
+    )
 
 
 def test_a_csv_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path):
@@ -199,14 +218,25 @@ def zip_declaring(n_bytes):
 
 def test_a_saved_run_that_unpacks_to_more_than_the_limit_is_refused_unread():
     assert zipfile.ZipFile(io.BytesIO(zip_declaring(MAX_UNPACKED_BYTES + 1))).infolist()[0].file_size > 256 * 2**20
-    refused(RunFileError, "“run.zip” unpacks to more than 256 MB: refused.", read_run, "run.zip",
-            zip_declaring(MAX_UNPACKED_BYTES + 1))  # fmt: skip
+    refused(
+        RunFileError,
+        "“run.zip” unpacks to more than 256 MB: refused.",
+        read_run,
+        "run.zip",
+        zip_declaring(MAX_UNPACKED_BYTES + 1),
+    )
 
 
 def test_a_comparison_over_the_sample_limit_is_refused_before_its_data_is_copied():
     config = TrainConfig(hidden_dims=(4,), dtype="float32")  # a float32 copy of 60,001 × 1,000 would be 240 MB
-    refused(CompareError, "at most 60,000 training samples, got 60,001", compare_backends,
-            fake_data(MAX_SAMPLES + 1, 1000), config, 1)  # fmt: skip
+    refused(
+        CompareError,
+        "at most 60,000 training samples, got 60,001",
+        compare_backends,
+        fake_data(MAX_SAMPLES + 1, 1000),
+        config,
+        1,
+    )
 
 
 # ---- the Hessian ----
@@ -214,22 +244,45 @@ def test_a_comparison_over_the_sample_limit_is_refused_before_its_data_is_copied
 
 def test_a_hessian_over_its_parameter_or_sample_limit_is_refused_before_torch_builds_anything():
     over = f"the Hessian is computed for at most 200,000 parameters, this network has {HESSIAN_MAX_PARAMETERS + 1:,}: "
-    refused(HessianLimitError, over + "use fewer or narrower hidden layers", LossHessian,
-            {"W1": huge(1, HESSIAN_MAX_PARAMETERS), "b1": huge(1)}, "relu", huge(1, HESSIAN_MAX_PARAMETERS),
-            np.zeros(1, dtype=int))  # fmt: skip
+    refused(
+        HessianLimitError,
+        over + "use fewer or narrower hidden layers",
+        LossHessian,
+        {"W1": huge(1, HESSIAN_MAX_PARAMETERS), "b1": huge(1)},
+        "relu",
+        huge(1, HESSIAN_MAX_PARAMETERS),
+        np.zeros(1, dtype=int),
+    )
     terabytes = f"the Hessian is computed for at most 200,000 parameters, this network has {10**12 + 10**6:,}: "
-    refused(HessianLimitError, terabytes + "use fewer or narrower hidden layers", LossHessian,
-            {"W1": huge(10**6, 10**6), "b1": huge(10**6)}, "relu", huge(1, 10**6), np.zeros(1, dtype=int))  # fmt: skip
-    refused(HessianLimitError, "the Hessian's batch has at most 2,000 samples, got 2,001", LossHessian,
-            {"W1": huge(2, 3), "b1": huge(2)}, "relu", huge(HESSIAN_MAX_SAMPLES + 1, 3),
-            np.zeros(HESSIAN_MAX_SAMPLES + 1, dtype=int))  # fmt: skip
+    refused(
+        HessianLimitError,
+        terabytes + "use fewer or narrower hidden layers",
+        LossHessian,
+        {"W1": huge(10**6, 10**6), "b1": huge(10**6)},
+        "relu",
+        huge(1, 10**6),
+        np.zeros(1, dtype=int),
+    )
+    refused(
+        HessianLimitError,
+        "the Hessian's batch has at most 2,000 samples, got 2,001",
+        LossHessian,
+        {"W1": huge(2, 3), "b1": huge(2)},
+        "relu",
+        huge(HESSIAN_MAX_SAMPLES + 1, 3),
+        np.zeros(HESSIAN_MAX_SAMPLES + 1, dtype=int),
+    )
 
 
 def small_hessian(hidden):
     """The loss Hessian of a 2 → hidden → 2 ReLU net on 4 samples; P = 5·hidden + 2."""
     rng = np.random.default_rng(0)
-    weights = {"W1": rng.normal(size=(hidden, 2)), "b1": np.zeros(hidden), "W2": rng.normal(size=(2, hidden)),
-               "b2": np.zeros(2)}  # fmt: skip
+    weights = {
+        "W1": rng.normal(size=(hidden, 2)),
+        "b1": np.zeros(hidden),
+        "W2": rng.normal(size=(2, hidden)),
+        "b2": np.zeros(2),
+    }
     return LossHessian(weights, "relu", rng.normal(size=(4, 2)), np.array([0, 1, 0, 1]))
 
 
@@ -239,18 +292,32 @@ def test_the_full_hessian_and_the_density_refuse_sizes_just_over_their_limits():
     message = "the full Hessian is built for at most 2,000 parameters, this network has 2,002: use top_eigenvalues"
     refused(HessianLimitError, message + " (Lanczos) instead", H.full)
     big = small_hessian(39_999)  # P = 199,997: its full Hessian would take 300 GB
-    refused(HessianLimitError, "the full Hessian is built for at most 2,000 parameters, this network has 199,997: "
-            "use top_eigenvalues (Lanczos) instead", big.full)  # fmt: skip
-    refused(HessianError, "the density needs at least 1 run and 2 to 100 Lanczos steps", spectral_density, H,
-            n_steps=MAX_LANCZOS_STEPS + 1)  # fmt: skip
+    refused(
+        HessianLimitError,
+        "the full Hessian is built for at most 2,000 parameters, this network has 199,997: "
+        "use top_eigenvalues (Lanczos) instead",
+        big.full,
+    )
+    refused(
+        HessianError,
+        "the density needs at least 1 run and 2 to 100 Lanczos steps",
+        spectral_density,
+        H,
+        n_steps=MAX_LANCZOS_STEPS + 1,
+    )
     assert H.n_hvp == 0  # not one Hessian-vector product was computed
 
 
 def test_a_jacobian_just_over_its_entry_limit_is_refused_before_it_is_built():
     bn = BatchNormModule(1001)  # in training mode over a batch of 2: (2·1001)² = 4,008,004 entries, 32 MB
     assert (2 * 1000) ** 2 <= MAX_ENTRIES < (2 * 1001) ** 2
-    refused(JacobianError, "a Jacobian of more than 4,000,000 entries: use a smaller layer or batch", module_jacobian,
-            bn, np.ones((2, 1001)))  # fmt: skip
+    refused(
+        JacobianError,
+        "a Jacobian of more than 4,000,000 entries: use a smaller layer or batch",
+        module_jacobian,
+        bn,
+        np.ones((2, 1001)),
+    )
 
 
 # ---- sweeps: checkpointing, learning rates, batch-norm studies, backends, optimizer paths ----
@@ -258,51 +325,114 @@ def test_a_jacobian_just_over_its_entry_limit_is_refused_before_it_is_built():
 
 @pytest.mark.parametrize(
     "sizes, message",
-    [((ckpt.MAX_DEPTH + 1, 8, 8), "depth must be a whole number from 1 to 256, got 257"),
-     ((8, ckpt.MAX_WIDTH + 1, 8), "width must be a whole number from 1 to 1024, got 1025"),
-     ((8, 8, ckpt.MAX_BATCH + 1), "batch must be a whole number from 2 to 1024, got 1025")],
-)  # fmt: skip
+    [
+        ((ckpt.MAX_DEPTH + 1, 8, 8), "depth must be a whole number from 1 to 256, got 257"),
+        ((8, ckpt.MAX_WIDTH + 1, 8), "width must be a whole number from 1 to 1024, got 1025"),
+        ((8, 8, ckpt.MAX_BATCH + 1), "batch must be a whole number from 2 to 1024, got 1025"),
+    ],
+)
 def test_a_checkpointing_sweep_just_over_a_size_is_refused(sizes, message):
     refused(ckpt.MeasurementError, message, depth_sweep, (2, sizes[0]), sizes[1], sizes[2], (None,), ("numpy",), 1)
-    refused(ckpt.MeasurementError, "reps must be a whole number from 0 to 50, got 51", ckpt.check_sizes, 8, 8, 8,
-            reps=ckpt.MAX_REPS + 1)  # fmt: skip
+    refused(
+        ckpt.MeasurementError,
+        "reps must be a whole number from 0 to 50, got 51",
+        ckpt.check_sizes,
+        8,
+        8,
+        8,
+        reps=ckpt.MAX_REPS + 1,
+    )
 
 
 def test_a_checkpointing_sweep_whose_activations_would_pass_the_memory_limit_is_refused_unbuilt():
     width = batch = 1024
-    depth = next(d for d in range(1, ckpt.MAX_DEPTH + 1)
-                 if ckpt.plain_activation_bytes(d, width, batch) > ckpt.MAX_PLAIN_BYTES)  # fmt: skip
+    depth = next(
+        d for d in range(1, ckpt.MAX_DEPTH + 1) if ckpt.plain_activation_bytes(d, width, batch) > ckpt.MAX_PLAIN_BYTES
+    )
     ckpt.check_sizes(depth - 1, width, batch)  # one layer fewer fits
     mb = ckpt.plain_activation_bytes(depth, width, batch) / 1e6
-    message = (f"{depth} layers × 1024 units × 1024 samples would hold about {mb:,.0f} MB of activations without "
-               "checkpointing (limit 512 MB): make the net or batch smaller")  # fmt: skip
+    message = (
+        f"{depth} layers × 1024 units × 1024 samples would hold about {mb:,.0f} MB of activations without "
+        "checkpointing (limit 512 MB): make the net or batch smaller"
+    )
     refused(ckpt.MeasurementError, message, depth_sweep, (2, depth), width, batch, (None,), ("numpy",), 1)
-    refused(ckpt.MeasurementError, message.replace(str(depth), "256", 1).replace(f"{mb:,.0f}",
-            f"{ckpt.plain_activation_bytes(256, width, batch) / 1e6:,.0f}"), k_sweep, 256, width, batch)  # fmt: skip
+    refused(
+        ckpt.MeasurementError,
+        message.replace(str(depth), "256", 1).replace(
+            f"{mb:,.0f}", f"{ckpt.plain_activation_bytes(256, width, batch) / 1e6:,.0f}"
+        ),
+        k_sweep,
+        256,
+        width,
+        batch,
+    )
 
 
 def test_learning_rate_sweeps_and_batch_norm_studies_over_their_sizes_train_nothing():
     trained = []
     config = TrainConfig(hidden_dims=(4,), epochs=1)
     rates = np.geomspace(1e-3, 1, MAX_RATES + 1)
-    refused(StudyError, f"a sweep takes 1 to {MAX_RATES} learning rates, got 13", lr_sensitivity, MOONS, config,
-            rates, 1, progress=lambda *a: trained.append(a))  # fmt: skip
+    refused(
+        StudyError,
+        f"a sweep takes 1 to {MAX_RATES} learning rates, got 13",
+        lr_sensitivity,
+        MOONS,
+        config,
+        rates,
+        1,
+        progress=lambda *a: trained.append(a),
+    )
     message = f"a batch-norm study trains 1 to {MAX_STUDY_EPOCHS} epochs per run, got 51"
-    refused(StudyError, message, lr_sensitivity, MOONS, config, rates[:2], MAX_STUDY_EPOCHS + 1,
-            progress=lambda *a: trained.append(a))  # fmt: skip
-    refused(StudyError, message, paired_runs, MOONS, config, epochs=MAX_STUDY_EPOCHS + 1,
-            progress=lambda *a: trained.append(a))  # fmt: skip
+    refused(
+        StudyError,
+        message,
+        lr_sensitivity,
+        MOONS,
+        config,
+        rates[:2],
+        MAX_STUDY_EPOCHS + 1,
+        progress=lambda *a: trained.append(a),
+    )
+    refused(
+        StudyError,
+        message,
+        paired_runs,
+        MOONS,
+        config,
+        epochs=MAX_STUDY_EPOCHS + 1,
+        progress=lambda *a: trained.append(a),
+    )
     assert trained == []
 
 
 def test_backend_comparisons_and_optimizer_paths_over_their_lengths_are_refused():
     config = TrainConfig(hidden_dims=(4,), epochs=1)
-    refused(CompareError, "steps must be a whole number from 1 to 2,000, got 2001", compare_backends, MOONS, config,
-            MAX_STEPS + 1)  # fmt: skip
-    refused(CompareError, "repetitions must be a whole number from 1 to 10, got 11", time_epochs, MOONS, config,
-            reps=MAX_REPS + 1)  # fmt: skip
-    refused(TrajectoryError, "the number of steps must be a whole number from 1 to 2000, got 2001", trajectories,
-            None, (0.0, 0.0), ["gd"], 0.1, PATH_MAX_STEPS + 1)  # fmt: skip
+    refused(
+        CompareError,
+        "steps must be a whole number from 1 to 2,000, got 2001",
+        compare_backends,
+        MOONS,
+        config,
+        MAX_STEPS + 1,
+    )
+    refused(
+        CompareError,
+        "repetitions must be a whole number from 1 to 10, got 11",
+        time_epochs,
+        MOONS,
+        config,
+        reps=MAX_REPS + 1,
+    )
+    refused(
+        TrajectoryError,
+        "the number of steps must be a whole number from 1 to 2000, got 2001",
+        trajectories,
+        None,
+        (0.0, 0.0),
+        ["gd"],
+        0.1,
+        PATH_MAX_STEPS + 1,
+    )
 
 
 # ---- what the UI offers and says ----
@@ -321,8 +451,12 @@ def test_the_ui_never_offers_more_than_core_accepts():
 
 def test_the_sidebar_states_its_limits_on_its_controls():
     sidebar = open_app().sidebar
-    for key, help_text in {"w_depth": "0 to 8 hidden layers", "w_width": "1 to 512 units", "w_batch_size":
-                           "1 to 4,096 samples", "w_epochs": "1 to 500 passes"}.items():  # fmt: skip
+    for key, help_text in {
+        "w_depth": "0 to 8 hidden layers",
+        "w_width": "1 to 512 units",
+        "w_batch_size": "1 to 4,096 samples",
+        "w_epochs": "1 to 500 passes",
+    }.items():
         control = sidebar.number_input(key=key)
         assert (control.min, control.max) == UI_LIMITS[key.removeprefix("w_")]
         assert control.proto.help.startswith(help_text)

@@ -53,10 +53,12 @@ def test_float64_agrees_to_1e_8_and_float32_drifts_as_recomputed():
         )
         np.testing.assert_array_equal(by_dtype(differences, dtype, "step")["abs_diff"], run.loss_diffs["abs_diff"])
         last = run.grad_diffs[run.grad_diffs["step"] == 200]  # the slider starts at the last step
-        np.testing.assert_array_equal(by_dtype(gradients, dtype, "param")["max_abs_diff"],
-                                      last.sort_values("param")["max_abs_diff"])  # fmt: skip
-        np.testing.assert_array_equal(by_dtype(weights, dtype, "param")["max_abs_diff"],
-                                      run.weight_diffs.sort_values("param")["max_abs_diff"])  # fmt: skip
+        np.testing.assert_array_equal(
+            by_dtype(gradients, dtype, "param")["max_abs_diff"], last.sort_values("param")["max_abs_diff"]
+        )
+        np.testing.assert_array_equal(
+            by_dtype(weights, dtype, "param")["max_abs_diff"], run.weight_diffs.sort_values("param")["max_abs_diff"]
+        )
         kept = run.memory.set_index(["backend", "measure"])["bytes"]
         assert memory.loc[("NumPy", "kept for backward"), f"{dtype} (kB)"] == kept["numpy", "kept for backward"] / 1e3
         assert (
@@ -110,8 +112,10 @@ def test_timing_button_adds_the_bars_beside_the_benchmark_figures():
     np.testing.assert_array_equal(bars["median"], summary["median"])
     ratio = summary["ratio"].iloc[1]
     speed = f"{ratio:.2g}× faster" if ratio >= 1 else f"{1 / ratio:.2g}× slower"
-    assert list(bars["label"])[:2] == [f"{summary['median'].iloc[0]:.3g} s",
-                                       f"{summary['median'].iloc[1]:.3g} s ({speed})"]  # fmt: skip
+    assert list(bars["label"])[:2] == [
+        f"{summary['median'].iloc[0]:.3g} s",
+        f"{summary['median'].iloc[1]:.3g} s ({speed})",
+    ]
     benchmark = load_benchmark()
     if benchmark is None:
         assert any("No benchmark figures yet" in i.value for i in at.info)
@@ -123,8 +127,16 @@ def test_timing_button_adds_the_bars_beside_the_benchmark_figures():
 
 def test_one_slow_epoch_does_not_squash_the_time_bars():
     """A busy machine's outlier epoch (14 s against medians of 0.7 s) is cut at the axis, not the scale of every bar."""
-    summary = pd.DataFrame({"group": ["float32"] * 2, "backend": ["NumPy", "PyTorch (CPU)"], "median": [0.70, 0.65],
-                            "min": [0.69, 0.64], "max": [0.77, 14.5], "ratio": [1.0, 0.70 / 0.65]})  # fmt: skip
+    summary = pd.DataFrame(
+        {
+            "group": ["float32"] * 2,
+            "backend": ["NumPy", "PyTorch (CPU)"],
+            "median": [0.70, 0.65],
+            "min": [0.69, 0.64],
+            "max": [0.77, 14.5],
+            "ratio": [1.0, 0.70 / 0.65],
+        }
+    )
     spec = time_chart(summary, "title", "subtitle").to_dict()
     (domain,) = [
         layer["encoding"]["x"]["scale"]["domain"] for layer in spec["layer"] if "scale" in layer["encoding"]["x"]
@@ -143,13 +155,16 @@ def test_one_step_and_a_diverged_run_show_what_there_is():
     assert not at.exception and "w_cmp_step" not in {s.key for s in at.slider}  # one step: nothing to slide over
     run = compare_backends(MOONS, DEFAULT.replace(dtype="float64"), 1)
     shown = chart(at, "Gradients at step 1").frame_with("param", "max_abs_diff")
-    np.testing.assert_array_equal(by_dtype(shown, "float64", "param")["max_abs_diff"],
-                                  run.grad_diffs.sort_values("param")["max_abs_diff"])  # fmt: skip
+    np.testing.assert_array_equal(
+        by_dtype(shown, "float64", "param")["max_abs_diff"], run.grad_diffs.sort_values("param")["max_abs_diff"]
+    )
 
     at = open_page("backends", depth="4", width="64", activation="relu", lr="10")
     assert not at.exception
-    runs = {d: compare_backends(MOONS, DEFAULT.replace(hidden_dims=(64,) * 4, activation="relu", lr=10.0, dtype=d),
-                                200) for d in ("float64", "float32")}  # fmt: skip
+    runs = {
+        d: compare_backends(MOONS, DEFAULT.replace(hidden_dims=(64,) * 4, activation="relu", lr=10.0, dtype=d), 200)
+        for d in ("float64", "float32")
+    }
     ended = {d: int(run.steps["step"].max()) for d, run in runs.items()}
     assert all(run.diverged for run in runs.values()) and max(ended.values()) < 200
     compared = max(int(run.grad_diffs["step"].max()) for run in runs.values())
@@ -159,6 +174,7 @@ def test_one_step_and_a_diverged_run_show_what_there_is():
         part["title"]["subtitle"] for part in chart(at, "Weights at the end").spec["layer"] if "title" in part
     ]
     assert subtitle == "max |PyTorch − NumPy| at the end: " + ", ".join(
-        f"{d} after {n} steps (the last diverged)" for d, n in ended.items())  # fmt: skip
+        f"{d} after {n} steps (the last diverged)" for d, n in ended.items()
+    )
     assert any("stopped before the first measurement" in c for c in captions(at))  # no empty accuracy chart
     assert not [c for c in charts(at) if c.title == "Accuracy on the validation set"]

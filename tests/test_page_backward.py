@@ -272,8 +272,9 @@ def test_vanishing_gradient_button_measures_the_ratio():
     lines = profile.frame_with("grad_norm", "role").query("role == 'line'")
     assert set(lines["name"]) == {"sigmoid", "ReLU", "ELU"}
     first = norms[norms["step"] == 1].assign(name=lambda f: f["activation"].map(ACTIVATION_NAMES))
-    np.testing.assert_array_equal(lines.sort_values(["name", "layer"])["grad_norm"],
-                                  first.sort_values(["name", "layer"])["grad_norm"])  # fmt: skip
+    np.testing.assert_array_equal(
+        lines.sort_values(["name", "layer"])["grad_norm"], first.sort_values(["name", "layer"])["grad_norm"]
+    )
     vanishing = chart(at, "Gradient norms per layer during training, by activation")
     for name, labels in name_labels(vanishing, "activation_name").items():
         assert len(labels) == 9, name  # every layer of the 8-layer net and its output layer is named …

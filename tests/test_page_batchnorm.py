@@ -24,8 +24,9 @@ MOONS = {"n_samples": 400, "noise": 0.2, "seed": 42}  # the app's default data
 
 @cache
 def deep_relu_pair(epochs):
-    config = TrainConfig(hidden_dims=(32,) * 6, activation="relu", lr=1.0, batch_size=32, epochs=epochs, seed=42,
-                         dtype="float64")  # fmt: skip
+    config = TrainConfig(
+        hidden_dims=(32,) * 6, activation="relu", lr=1.0, batch_size=32, epochs=epochs, seed=42, dtype="float64"
+    )
     return paired_runs(load_dataset("digits"), config)
 
 
@@ -201,8 +202,9 @@ def test_guards_and_activations(query, shown):
 def test_saturated_tanh_units_on_the_digits():
     at = open_batchnorm(5, dataset="digits", depth="3", width="32", lr="1", batch_size="32")  # tanh by default
     shown = re.search(r"saturated values \*\*(\d+)% without batch norm, (\d+)% with it\*\*", markdown(at))
-    config = TrainConfig(hidden_dims=(32,) * 3, activation="tanh", lr=1.0, batch_size=32, epochs=5, seed=42,
-                         dtype="float64")  # fmt: skip
+    config = TrainConfig(
+        hidden_dims=(32,) * 3, activation="tanh", lr=1.0, batch_size=32, epochs=5, seed=42, dtype="float64"
+    )
     top = health_summary(paired_runs(load_dataset("digits"), config).health).set_index(["measure", "run"])["fraction"]
     assert shown.groups() == (
         f"{top['saturated values', WITHOUT]:.0%}"[:-1],

@@ -72,8 +72,14 @@ def test_every_chart_gets_three_lazy_downloads_with_its_file_names(deferred, ren
     assert [b.disabled for b in buttons] == [False] * 8 + [True]  # a chart without inline data has no CSV
     assert all(b.proto.ignore_rerun for b in buttons)  # a download does not rerun the page
     assert renders == {"png": 0, "svg": 0, "csv": 0}  # two runs, nothing rendered
-    assert {"loss-per-epoch.png", "loss-per-epoch.svg", "loss-per-epoch.csv", "accuracy-validation.png",
-            "accuracy-validation.svg", "accuracy-validation.csv"} <= set(deferred)  # fmt: skip
+    assert {
+        "loss-per-epoch.png",
+        "loss-per-epoch.svg",
+        "loss-per-epoch.csv",
+        "accuracy-validation.png",
+        "accuracy-validation.svg",
+        "accuracy-validation.csv",
+    } <= set(deferred)
 
     mime, make = deferred["loss-per-epoch.png"]
     png = make()  # what a click runs
@@ -99,8 +105,9 @@ def run_page(trainer):
 @pytest.fixture(scope="module")
 def trainer():
     data = load_dataset("moons", n_samples=200, seed=5)
-    t = Trainer(data, TrainConfig(hidden_dims=(5,), activation="relu", lr=0.2, batch_size=40, epochs=2,
-                                  dtype="float64"))  # fmt: skip
+    t = Trainer(
+        data, TrainConfig(hidden_dims=(5,), activation="relu", lr=0.2, batch_size=40, epochs=2, dtype="float64")
+    )
     for _ in t.epochs():
         pass
     return t
@@ -138,9 +145,11 @@ def link_page():
 
 @pytest.mark.parametrize(
     ("url", "expected"),
-    [("http://lab.example:8501/playground", "http://lab.example:8501/playground?dataset=spiral&depth=3"),
-     (None, "?dataset=spiral&depth=3")],
-)  # fmt: skip
+    [
+        ("http://lab.example:8501/playground", "http://lab.example:8501/playground?dataset=spiral&depth=3"),
+        (None, "?dataset=spiral&depth=3"),
+    ],
+)
 def test_copy_link_shows_the_address_of_this_view(url, expected):
     at = AppTest.from_function(link_page, default_timeout=30)
     at.query_params["dataset"] = "spiral"

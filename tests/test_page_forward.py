@@ -100,8 +100,10 @@ def test_output_bars_are_the_logits_and_the_probabilities():
     z = output["logits z = W a + b"]
     np.testing.assert_allclose(np.exp(z - z.max()) / np.exp(z - z.max()).sum(), probs, rtol=1e-12)
     assert set(layer_frame(at, "hidden 1")) == {"z = W a + b", "a = f(z)"}
-    x_title = {name: [e["title"] for c, e in encoding_fields(chart(at, name).spec) if c == "x"][0]
-               for name in ("hidden 1", "output")}  # fmt: skip
+    x_title = {
+        name: [e["title"] for c, e in encoding_fields(chart(at, name).spec) if c == "x"][0]
+        for name in ("hidden 1", "output")
+    }
     assert x_title == {"hidden 1": "unit j", "output": "class k"}  # the output layer's units are the classes k
 
 

@@ -24,10 +24,15 @@ def test_home_links_every_view_in_order_and_names_the_setup():
 
 @pytest.mark.parametrize(
     "path, shown, near",
-    [("/nonsense", "/nonsense", None), ("/forward/x", "/forward/x", "Forward pass"), ("/%3Cb%3Ex", "/\\<b\\>x", None),
-     ("/jacobian", "/jacobian", "Jacobians"), ("/Backwards", "/Backwards", "Backward pass"),
-     ("/" + "x" * 100, "/" + "x" * 60 + "…", None)],
-)  # fmt: skip
+    [
+        ("/nonsense", "/nonsense", None),
+        ("/forward/x", "/forward/x", "Forward pass"),
+        ("/%3Cb%3Ex", "/\\<b\\>x", None),
+        ("/jacobian", "/jacobian", "Jacobians"),
+        ("/Backwards", "/Backwards", "Backward pass"),
+        ("/" + "x" * 100, "/" + "x" * 60 + "…", None),
+    ],
+)
 def test_an_unknown_address_says_that_the_page_does_not_exist_and_suggests_the_nearest(path, shown, near):
     at = open_app(context={"url": f"http://localhost:8501{path}"})
     (warning,) = at.warning

@@ -8,7 +8,17 @@ import pytest
 from core.analysis.traces.evaluation import confusion_matrix, decision_grid
 from core.data import load_dataset
 from core.links import DEFAULTS
-from tests.page_testing import captions, chart, charts, encoding_fields, metrics, open_page, texts, the_trainer, unescaped
+from tests.page_testing import (
+    captions,
+    chart,
+    charts,
+    encoding_fields,
+    metrics,
+    open_page,
+    texts,
+    the_trainer,
+    unescaped,
+)
 
 
 def open_playground(**query):
@@ -37,8 +47,11 @@ def test_opens_on_a_toy_set_and_learns_with_steps():
     assert later["Epochs done"] == "11 / 100" and later["Steps"] == "165"
     assert float(later["Train loss"]) < float(first["Train loss"])
     assert float(later["Validation accuracy"].rstrip("%")) >= 85
-    assert [c.title for c in charts(at)] == ["Decision regions and data", "Cross-entropy loss per epoch",
-                                                 "Accuracy per epoch"]  # fmt: skip
+    assert [c.title for c in charts(at)] == [
+        "Decision regions and data",
+        "Cross-entropy loss per epoch",
+        "Accuracy per epoch",
+    ]
 
 
 def test_loss_chart_shows_every_mini_batch_and_the_epoch_means_with_a_legend():

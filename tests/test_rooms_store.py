@@ -286,10 +286,31 @@ def test_numbers_are_counted_as_values(store, room):
 
 
 HOSTILE = [
-    "x" * 1_000_000, "x" * 41, b"bytes", bytearray(b"a"), ["a"], {"a": 1}, ("a",), {"a"}, None, object(),
-    math.nan, math.inf, -math.inf, True, False, 10**400, "", "   ", "a\x00b", "a\nb", "\x1b[31m", "\u202eevil",
-    "\ud800", "a\u2028b",
-]  # fmt: skip
+    "x" * 1_000_000,
+    "x" * 41,
+    b"bytes",
+    bytearray(b"a"),
+    ["a"],
+    {"a": 1},
+    ("a",),
+    {"a"},
+    None,
+    object(),
+    math.nan,
+    math.inf,
+    -math.inf,
+    True,
+    False,
+    10**400,
+    "",
+    "   ",
+    "a\x00b",
+    "a\nb",
+    "\x1b[31m",
+    "\u202eevil",
+    "\ud800",
+    "a\u2028b",
+]
 
 
 @pytest.mark.parametrize("kind", ["text", "number", "choice"])
@@ -310,14 +331,23 @@ def time_passes_for_the_rate_limit(store):
 
 @pytest.mark.parametrize(
     "call",
-    [lambda s, c, k: s.current("'; DROP TABLE rooms; --"), lambda s, c, k: s.current(["ABCDEF"]),
-     lambda s, c, k: s.current("A" * 10_000), lambda s, c, k: s.answer(c, "q1", "../../etc", "a"),
-     lambda s, c, k: s.answer(c, "Q1 OR 1=1", VOTERS[0], "a"), lambda s, c, k: s.answer(c, "q1", None, "a"),
-     lambda s, c, k: s.set_step(c, k, -1), lambda s, c, k: s.set_step(c, k, True), lambda s, c, k: s.set_step(c, k, 1.5),
-     lambda s, c, k: s.set_step(c, k, 2, lecture="../x"), lambda s, c, k: s.open_question(c, k, "q2", choices=("a", "a")),
-     lambda s, c, k: s.open_question(c, k, "q2", choices=("a\x00",)), lambda s, c, k: s.open_question(c, k, "q2", kind="sql"),
-     lambda s, c, k: s.join(c, client="x")],
-)  # fmt: skip
+    [
+        lambda s, c, k: s.current("'; DROP TABLE rooms; --"),
+        lambda s, c, k: s.current(["ABCDEF"]),
+        lambda s, c, k: s.current("A" * 10_000),
+        lambda s, c, k: s.answer(c, "q1", "../../etc", "a"),
+        lambda s, c, k: s.answer(c, "Q1 OR 1=1", VOTERS[0], "a"),
+        lambda s, c, k: s.answer(c, "q1", None, "a"),
+        lambda s, c, k: s.set_step(c, k, -1),
+        lambda s, c, k: s.set_step(c, k, True),
+        lambda s, c, k: s.set_step(c, k, 1.5),
+        lambda s, c, k: s.set_step(c, k, 2, lecture="../x"),
+        lambda s, c, k: s.open_question(c, k, "q2", choices=("a", "a")),
+        lambda s, c, k: s.open_question(c, k, "q2", choices=("a\x00",)),
+        lambda s, c, k: s.open_question(c, k, "q2", kind="sql"),
+        lambda s, c, k: s.join(c, client="x"),
+    ],
+)
 def test_hostile_codes_ids_and_steps_are_refused(store, room, call):
     code, key = room
     store.open_question(code, key, "q1")
@@ -365,10 +395,16 @@ def test_a_restart_keeps_the_room(store, url, room):
 
 @pytest.mark.parametrize(
     "setting, words",
-    [("ftp://host/rooms", "not 'ftp'"), ("off", "switched off"), ("sqlite:///", "sqlite:///path"),
-     ("sqlite:///{file}/rooms.sqlite3", "cannot be used"), ("redis://127.0.0.1:{closed}/0", "cannot be reached"),
-     ("redis://:hunter2@127.0.0.1:{closed}/0", "cannot be reached"), ("redis://127.0.0.1:99999/0", "redis")],
-)  # fmt: skip
+    [
+        ("ftp://host/rooms", "not 'ftp'"),
+        ("off", "switched off"),
+        ("sqlite:///", "sqlite:///path"),
+        ("sqlite:///{file}/rooms.sqlite3", "cannot be used"),
+        ("redis://127.0.0.1:{closed}/0", "cannot be reached"),
+        ("redis://:hunter2@127.0.0.1:{closed}/0", "cannot be reached"),
+        ("redis://127.0.0.1:99999/0", "redis"),
+    ],
+)
 def test_a_store_out_of_reach_says_so_at_once(tmp_path, monkeypatch, setting, words):
     (tmp_path / "file").write_text("a file where a folder should be")
     monkeypatch.setenv("MLP_LAB_ROOMS", setting.format(file=tmp_path / "file", closed=free_port()))

@@ -19,10 +19,22 @@ def test_defaults_make_an_empty_query():
 
 @pytest.mark.parametrize(
     "key, value",
-    [("lr", "abc"), ("lr", "nan"), ("lr", "inf"), ("lr", "-1"), ("depth", "99"), ("width", "0"),
-     ("dataset", "<script>"), ("activation", "swish"), ("batch_size", "1e9"), ("seed", "-3"),
-     ("noise", "5"), ("epochs", "2.5"), ("lr", "9" * 400)],
-)  # fmt: skip
+    [
+        ("lr", "abc"),
+        ("lr", "nan"),
+        ("lr", "inf"),
+        ("lr", "-1"),
+        ("depth", "99"),
+        ("width", "0"),
+        ("dataset", "<script>"),
+        ("activation", "swish"),
+        ("batch_size", "1e9"),
+        ("seed", "-3"),
+        ("noise", "5"),
+        ("epochs", "2.5"),
+        ("lr", "9" * 400),
+    ],
+)
 def test_hostile_values_fall_back_to_defaults_with_a_notice(key, value):
     config, notices = from_query({key: value, "width": "16"} if key != "width" else {key: value})
     assert getattr(config, key) == getattr(DEFAULTS, key)

@@ -249,10 +249,16 @@ def test_divergence_stops_the_path_with_a_message():
 
 @pytest.mark.parametrize(
     ("kw", "fragment"),
-    [({"lr": 0}, "learning rate"), ({"lr": np.nan}, "learning rate"), ({"steps": 0}, "number of steps"),
-     ({"steps": 2.5}, "number of steps"), ({"noise": -1}, "noise"), ({"start": (np.nan, 0)}, "start point"),
-     ({"optimizers": ["sgdd"]}, "unknown optimizer")],
-)  # fmt: skip
+    [
+        ({"lr": 0}, "learning rate"),
+        ({"lr": np.nan}, "learning rate"),
+        ({"steps": 0}, "number of steps"),
+        ({"steps": 2.5}, "number of steps"),
+        ({"noise": -1}, "noise"),
+        ({"start": (np.nan, 0)}, "start point"),
+        ({"optimizers": ["sgdd"]}, "unknown optimizer"),
+    ],
+)
 def test_bad_trajectory_settings_are_refused(kw, fragment):
     args = {"start": (1.0, 0.0), "optimizers": list(OPTIMIZERS), "lr": 0.1, "steps": 10, "noise": 0.1} | kw
     with pytest.raises(TrajectoryError, match=fragment):

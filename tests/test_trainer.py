@@ -60,8 +60,11 @@ def test_divergence_stops_with_a_clear_message_and_keeps_history(moons):
     t = Trainer(
         moons, TrainConfig(hidden_dims=(32, 32), activation="relu", lr=10.0, batch_size=8, epochs=50, dtype="float32")
     )
-    with pytest.raises(TrainingDiverged, match=r"diverged at step (\d+) \(epoch \d+\).*the (\d+) steps before it are kept"
-                       r".*Lower the learning rate") as err:  # fmt: skip
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"diverged at step (\d+) \(epoch \d+\).*the (\d+) steps before it are kept"
+        r".*Lower the learning rate",
+    ) as err:
         list(t.epochs())
     rows, steps = len(t.history()), t.global_step
     assert f"at step {steps + 1} " in str(err.value) and f"the {steps} steps before" in str(err.value)
@@ -162,8 +165,13 @@ def test_the_interface_pages_use(moons):
     assert np.array_equal(t.predict_proba(moons.X_test), probs)
     last = t.last_metrics()
     h = t.history().query("epoch == 3").set_index(["split", "metric"])["value"]
-    assert last == {"epoch": 3, "train_loss": h["train", "loss"], "train_accuracy": h["train", "accuracy"],
-                    "val_loss": h["validation", "loss"], "val_accuracy": h["validation", "accuracy"]}  # fmt: skip
+    assert last == {
+        "epoch": 3,
+        "train_loss": h["train", "loss"],
+        "train_accuracy": h["train", "accuracy"],
+        "val_loss": h["validation", "loss"],
+        "val_accuracy": h["validation", "accuracy"],
+    }
     assert Trainer(moons, TrainConfig(hidden_dims=(4,))).last_metrics() is None
     t.extend(5)
     assert t.config.epochs == 5 and not t.finished

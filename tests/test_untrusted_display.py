@@ -71,10 +71,8 @@ def test_a_saved_run_reopens_on_the_playground_and_scores_its_weights_on_the_dat
     assert not at.exception and not at.error
     _, accuracy = trainer.evaluate("test", weights=trainer.best["weights"])
     (note,) = [c.value for c in at.caption if c.value.startswith("Its weights")]
-    assert (
-        note
-        == f"Its weights (2 → 8 → 8 → 2, tanh) classify {accuracy:.1%} of this data's test set; the run above keeps its own."
-    )
+    expected = f"Its weights (2 → 8 → 8 → 2, tanh) classify {accuracy:.1%} of this data's test set"
+    assert note == expected + "; the run above keeps its own."
 
 
 def test_a_refused_run_file_names_itself_as_plain_text(playground):

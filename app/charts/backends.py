@@ -50,7 +50,7 @@ def curves_chart(frame, value, title, y_title, height=260, width=420, log=False)
                 alt.Tooltip("backend:N"),
                 alt.Tooltip("step:Q"),
                 alt.Tooltip(f"{value}:Q", title=y_title, format=".8g"),
-            ],  # fmt: skip
+            ],
         )
         .properties(height=height, width=width)
     )
@@ -73,8 +73,11 @@ def _eps_rules(dtypes, y):
     """A dotted rule at the machine ε of each dtype, named right of the plot (where no bar or dot is)."""
     eps = pd.DataFrame({"dtype": list(dtypes), "shown": [EPS[d] for d in dtypes]})
     eps["label"] = [f"ε of {d}" for d in dtypes]
-    base = alt.Chart(eps).encode(y=y, color=alt.Color("dtype:N", scale=DTYPE_COLORS),
-                                 tooltip=[alt.Tooltip("label:N", title=""), alt.Tooltip("shown:Q", title="ε", format=".2e")])  # fmt: skip
+    base = alt.Chart(eps).encode(
+        y=y,
+        color=alt.Color("dtype:N", scale=DTYPE_COLORS),
+        tooltip=[alt.Tooltip("label:N", title=""), alt.Tooltip("shown:Q", title="ε", format=".2e")],
+    )
     rule = base.mark_rule(strokeDash=[2, 2])
     text = base.mark_text(align="left", baseline="middle", x="width", dx=4).encode(text="label:N")  # right of the plot
     return rule + text
@@ -84,8 +87,10 @@ def loss_difference_chart(frame, height=280):
     """|loss of PyTorch − loss of NumPy| per step as dots on a log axis, the largest so far as a line, per dtype."""
     data = _floored(frame, "abs_diff")
     data["so_far"] = data.groupby(["dtype", "backend"])["shown"].cummax()
-    title = alt.Title("|PyTorch loss − NumPy loss| at every step",
-                      subtitle=f"log scale, dots: each step (0 is drawn at {LOG_FLOOR:g}), line: the largest so far")  # fmt: skip
+    title = alt.Title(
+        "|PyTorch loss − NumPy loss| at every step",
+        subtitle=f"log scale, dots: each step (0 is drawn at {LOG_FLOOR:g}), line: the largest so far",
+    )
     base = alt.Chart(data, title=title).encode(
         x=alt.X("step:Q", title="training step"),
         color=alt.Color("dtype:N", scale=DTYPE_COLORS, title="precision", legend=alt.Legend(orient="top")),
@@ -96,7 +101,7 @@ def loss_difference_chart(frame, height=280):
             alt.Tooltip("step:Q"),
             alt.Tooltip("abs_diff:Q", title="|difference|", format=".3~e"),
             alt.Tooltip("so_far:Q", title="largest so far", format=".3~e"),
-        ],  # fmt: skip
+        ],
     )
     dtypes = sorted(set(frame["dtype"]))
     scale, axis = _log_scale(data["shown"], dtypes)
@@ -121,7 +126,7 @@ def parameter_difference_chart(frame, title, subtitle, height=280):
                 sort=order,
                 title="parameter (layer 1 = input side)",
                 axis=alt.Axis(labelAngle=0 if len(order) <= 8 else -35),
-            ),  # fmt: skip
+            ),
             xOffset=alt.XOffset("dtype:N", sort=["float64", "float32"]),
             y=y,
             y2="base:Q",
@@ -132,7 +137,7 @@ def parameter_difference_chart(frame, title, subtitle, height=280):
                 alt.Tooltip("param:N"),
                 alt.Tooltip("max_abs_diff:Q", title="max |difference|", format=".3~e"),
                 alt.Tooltip("rel_diff:Q", title="‖difference‖ / (‖a‖ + ‖b‖)", format=".3~e"),
-            ],  # fmt: skip
+            ],
         )
     )
     return alt.layer(bars, _eps_rules(dtypes, y)).properties(height=height)
@@ -152,10 +157,13 @@ def time_chart(summary, title, subtitle, height=240):
     """
     cap = WHISKER_CAP * float(summary["median"].max())
     data = summary.assign(
-        label=[f"{m:.3g} s" + ("" if b == BACKEND_LABELS["numpy"] else f" ({_speed(r)})")
-               for b, m, r in zip(summary["backend"], summary["median"], summary["ratio"])],
-        max_shown=summary["max"].clip(upper=cap), cut=summary["max"] > cap,
-    )  # fmt: skip
+        label=[
+            f"{m:.3g} s" + ("" if b == BACKEND_LABELS["numpy"] else f" ({_speed(r)})")
+            for b, m, r in zip(summary["backend"], summary["median"], summary["ratio"])
+        ],
+        max_shown=summary["max"].clip(upper=cap),
+        cut=summary["max"] > cap,
+    )
     order = [b for b in BACKEND_LABELS.values() if b in set(data["backend"])]
     x_scale = alt.Scale(domain=[0, cap / LABEL_ROOM], nice=False)  # the labels need the right part of the chart
     base = alt.Chart(data, title=alt.Title(title, subtitle=subtitle)).encode(
@@ -168,13 +176,13 @@ def time_chart(summary, title, subtitle, height=240):
             alt.Tooltip("min:Q", title="fastest", format=".4f"),
             alt.Tooltip("max:Q", title="slowest", format=".4f"),
             alt.Tooltip("ratio:Q", title="NumPy's time ÷ this one's", format=".2f"),
-        ],  # fmt: skip
+        ],
     )
     bars = base.mark_bar().encode(
         x=alt.X("median:Q", title="seconds per epoch (median)", scale=x_scale),
         color=alt.Color(
             "backend:N", sort=order, scale=_backend_scale(data, 0), title=None, legend=alt.Legend(orient="top")
-        ),  # fmt: skip
+        ),
     )
     spread = base.mark_rule(color="black", strokeWidth=2).encode(x="min:Q", x2="max_shown:Q")
     cut = base.transform_filter(alt.datum.cut).mark_point(shape="triangle-right", filled=True, color="black", size=60)

@@ -74,7 +74,7 @@ def delta_norm_chart(norms, height=300):
                 scale=alt.Scale(type="log", domain=log_domain(ticks)),
                 title="‖δ‖ (log scale)",
                 axis=alt.Axis(values=ticks, format="~g"),
-            ),  # fmt: skip
+            ),
             x2="base:Q",
             color=alt.value("#6a51a3"),
             tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("norm:Q", title="‖δ‖", format=".4~e")],
@@ -102,7 +102,7 @@ def gradient_heatmap(M, title, x_title, y_title, value_title, selected=None, hei
     cells = base.mark_rect().encode(
         color=alt.Color(
             "value:Q", scale=diverging_scale(frame["value"]), title=value_title, legend=alt.Legend(format=NUMBER)
-        ),  # fmt: skip
+        ),
         tooltip=[
             alt.Tooltip("rows:N", title=y_title or "row"),
             alt.Tooltip("cols:N", title=x_title or "column"),
@@ -139,9 +139,15 @@ def difference_chart(cmp, eps, height=300):
     """Bars of max |NumPy − autograd| per layer and quantity, log scale, with machine ε as a labelled rule."""
     frame = _floored(cmp, "max_abs_diff")
     ticks = log_ticks([*frame["shown"], *frame["base"], eps], max_ticks=6)
-    y = alt.Y("shown:Q", scale=alt.Scale(type="log", domain=log_domain(ticks)), title="max |NumPy − autograd|",
-              axis=alt.Axis(values=ticks, format="~e"))  # fmt: skip
-    title = alt.Title("NumPy vs autograd: largest difference", subtitle=f"log scale; a difference of 0 is drawn at {LOG_FLOOR:g}")  # fmt: skip
+    y = alt.Y(
+        "shown:Q",
+        scale=alt.Scale(type="log", domain=log_domain(ticks)),
+        title="max |NumPy − autograd|",
+        axis=alt.Axis(values=ticks, format="~e"),
+    )
+    title = alt.Title(
+        "NumPy vs autograd: largest difference", subtitle=f"log scale; a difference of 0 is drawn at {LOG_FLOOR:g}"
+    )
     bars = (
         alt.Chart(frame)
         .mark_bar()
@@ -184,11 +190,18 @@ def _labelled_lines(frame, x, y, x_field, series_field, scale, series_title, tic
     ends = ends[np.isfinite(ends["shown"])]  # a line that ends in NaN or ∞ has no place on the axis
     lo, hi = np.log10(min(ticks)), np.log10(max(ticks))
     gap = max(LABEL_GAP * height, MIN_LABEL_PX) / height * (hi - lo)  # in decades
-    spread = [pd.Series(spread_labels(np.log10(g["shown"]), gap, lo + gap / 2, hi - gap / 2), index=g.index)
-              for _, g in (ends.groupby(groups) if groups else [(None, ends)])]  # fmt: skip
+    spread = [
+        pd.Series(spread_labels(np.log10(g["shown"]), gap, lo + gap / 2, hi - gap / 2), index=g.index)
+        for _, g in (ends.groupby(groups) if groups else [(None, ends)])
+    ]
     stub = LEADER * max(float(frame[x_field].max() - frame[x_field].min()), 1.0)
-    labels = ends.assign(role="label", end_x=ends[x_field], end_y=ends["shown"], shown=10.0 ** pd.concat(spread),
-                         **{x_field: ends[x_field] + stub})  # fmt: skip
+    labels = ends.assign(
+        role="label",
+        end_x=ends[x_field],
+        end_y=ends["shown"],
+        shown=10.0 ** pd.concat(spread),
+        **{x_field: ends[x_field] + stub},
+    )
     data = pd.concat([frame.assign(role="line"), labels], ignore_index=True)
     base = alt.Chart().encode(x=x, y=y, color=alt.Color(f"{series_field}:N", scale=scale, title=series_title))
     lines = base.transform_filter(alt.datum.role == "line").mark_line(point=frame[x_field].nunique() < 40)
@@ -214,15 +227,27 @@ def grad_norm_chart(norms, title, height=320, width="container", panel=None):
     )
     ticks = log_ticks(frame["shown"])
     last = int(frame["step"].max())  # no tick labels in the room left for the line names
-    x = alt.X("step:Q", title="training step (mini-batch)", scale=alt.Scale(domain=_room_for_labels(frame["step"]), nice=False),
-              axis=alt.Axis(tickMinStep=1, format="d", labelExpr=f"datum.value <= {last} ? datum.label : ''"))  # fmt: skip
-    y = alt.Y("shown:Q", scale=alt.Scale(type="log", domain=log_domain(ticks)), title="‖∂L/∂W‖ (log scale)",
-              axis=alt.Axis(values=ticks, format="~g"))  # fmt: skip
+    x = alt.X(
+        "step:Q",
+        title="training step (mini-batch)",
+        scale=alt.Scale(domain=_room_for_labels(frame["step"]), nice=False),
+        axis=alt.Axis(tickMinStep=1, format="d", labelExpr=f"datum.value <= {last} ? datum.label : ''"),
+    )
+    y = alt.Y(
+        "shown:Q",
+        scale=alt.Scale(type="log", domain=log_domain(ticks)),
+        title="‖∂L/∂W‖ (log scale)",
+        axis=alt.Axis(values=ticks, format="~g"),
+    )
     names = [f"layer {l}" for l in sorted(frame["layer"].unique())]
-    lines, leaders, labels, data = _labelled_lines(frame, x, y, "step", "name", distinct_scale(names),
-                                                   "layer (1 = input side)", ticks, height, panel)  # fmt: skip
-    tooltip = [alt.Tooltip("step:Q"), alt.Tooltip("name:N", title="layer"),
-               alt.Tooltip("grad_norm:Q", title="‖∂L/∂W‖", format=".3~e")]  # fmt: skip
+    lines, leaders, labels, data = _labelled_lines(
+        frame, x, y, "step", "name", distinct_scale(names), "layer (1 = input side)", ticks, height, panel
+    )
+    tooltip = [
+        alt.Tooltip("step:Q"),
+        alt.Tooltip("name:N", title="layer"),
+        alt.Tooltip("grad_norm:Q", title="‖∂L/∂W‖", format=".3~e"),
+    ]
     chart = alt.layer(lines.encode(tooltip=tooltip), leaders, labels, data=data)
     return chart.properties(title=title, height=height, width=width)
 
@@ -249,14 +274,26 @@ def depth_profile_chart(norms, labels, step=1, height=300):
     frame = _floored(norms[norms["step"] == step], "grad_norm").assign(name=lambda f: f["activation"].map(labels))
     ticks = log_ticks(frame["shown"])
     layers = list(range(1, int(frame["layer"].max()) + 1))
-    x = alt.X("layer:Q", title="layer (1 = input side, last = output)", axis=alt.Axis(values=layers, format="d"),
-              scale=alt.Scale(domain=_room_for_labels(frame["layer"], 0.3), nice=False))  # fmt: skip
-    y = alt.Y("shown:Q", scale=alt.Scale(type="log", domain=log_domain(ticks)), title="‖∂L/∂W‖ (log scale)",
-              axis=alt.Axis(values=ticks, format="~g"))  # fmt: skip
+    x = alt.X(
+        "layer:Q",
+        title="layer (1 = input side, last = output)",
+        axis=alt.Axis(values=layers, format="d"),
+        scale=alt.Scale(domain=_room_for_labels(frame["layer"], 0.3), nice=False),
+    )
+    y = alt.Y(
+        "shown:Q",
+        scale=alt.Scale(type="log", domain=log_domain(ticks)),
+        title="‖∂L/∂W‖ (log scale)",
+        axis=alt.Axis(values=ticks, format="~g"),
+    )
     shown = {a: labels[a] for a in frame["activation"].unique()}
-    lines, leaders, names, data = _labelled_lines(frame, x, y, "layer", "name", activation_scale(shown), "activation",
-                                                  ticks, height)  # fmt: skip
-    tooltip = [alt.Tooltip("name:N", title="activation"), alt.Tooltip("layer:Q"),
-               alt.Tooltip("grad_norm:Q", title="‖∂L/∂W‖", format=".3~e")]  # fmt: skip
+    lines, leaders, names, data = _labelled_lines(
+        frame, x, y, "layer", "name", activation_scale(shown), "activation", ticks, height
+    )
+    tooltip = [
+        alt.Tooltip("name:N", title="activation"),
+        alt.Tooltip("layer:Q"),
+        alt.Tooltip("grad_norm:Q", title="‖∂L/∂W‖", format=".3~e"),
+    ]
     title = alt.Title("Gradient norm of every layer before training", subtitle=f"step {step}, log scale")
     return alt.layer(lines.encode(tooltip=tooltip), leaders, names, data=data).properties(title=title, height=height)

@@ -7,8 +7,10 @@ from core.analysis.batchnorm.study import RUNS
 
 RUN_COLORS = alt.Scale(domain=list(RUNS), range=["#d62728", "#1f77b4"])
 EPOCH_AXIS = alt.Axis(tickMinStep=1, format="d")  # whole epochs only, also on a run of one or two epochs
-QUANTITY_TITLES = {"pre-activation": "what the activation receives (z, or batch norm's output)",
-                   "post-activation": "a = f(·), the layer's output"}  # fmt: skip
+QUANTITY_TITLES = {
+    "pre-activation": "what the activation receives (z, or batch norm's output)",
+    "post-activation": "a = f(·), the layer's output",
+}
 
 
 def histogram_chart(counts, epoch, quantity, height=110, width=330):
@@ -68,9 +70,7 @@ def health_chart(health, height=260):
     one y axis, 0–100 %."""
     base = alt.Chart(health).encode(
         x=alt.X("epoch:Q", title="Epoch", axis=EPOCH_AXIS),
-        y=alt.Y(
-            "fraction:Q", title="share of the layer", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])
-        ),  # fmt: skip
+        y=alt.Y("fraction:Q", title="share of the layer", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("layer:O", scale=alt.Scale(scheme="viridis"), title="Hidden layer"),
         tooltip=[
             alt.Tooltip("run:N", title="Run"),
@@ -141,7 +141,7 @@ def lr_chart(sweep, n_classes, height=300):
     points = base.mark_point(filled=True, size=90).encode(
         shape=alt.Shape(
             "outcome:N", scale=alt.Scale(domain=["finished", "diverged"], range=["circle", "cross"]), title="Outcome"
-        )  # fmt: skip
+        )
     )
     chance = pd.DataFrame({"chance": [1 / n_classes], "label": [f"chance: 1/{n_classes}"]})
     rule = (

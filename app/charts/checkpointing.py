@@ -50,13 +50,17 @@ def versus_depth(sweep, references, value, title, height=320):
     line = base.mark_line(strokeWidth=3)
     points = base.mark_point(filled=True, size=60)
     ref = alt.Chart(references).encode(
-        x=x, y=alt.Y("value:Q", title=y_title, scale=alt.Scale(type="log")), detail="reference:N",
+        x=x,
+        y=alt.Y("value:Q", title=y_title, scale=alt.Scale(type="log")),
+        detail="reference:N",
         tooltip=[alt.Tooltip("reference:N", title="Reference slope"), alt.Tooltip("depth:Q", title="Hidden layers n")],
-    )  # fmt: skip
+    )
     guide = ref.mark_line(color="#888", strokeDash=[2, 3], strokeWidth=1.5)
-    label = ref.transform_filter(f"datum.depth == {references.depth.max() if len(references) else 0}").mark_text(
-        align="left", dx=6, color="#555", fontSize=13
-    ).encode(text="reference:N")  # fmt: skip
+    label = (
+        ref.transform_filter(f"datum.depth == {references.depth.max() if len(references) else 0}")
+        .mark_text(align="left", dx=6, color="#555", fontSize=13)
+        .encode(text="reference:N")
+    )
     return alt.layer(guide, label, line, points).properties(title=title, height=height)
 
 
@@ -76,8 +80,9 @@ def k_chart(sweep, best, height=300):
     )
     line = base.mark_line(strokeWidth=3, color="#1f77b4")
     points = base.mark_point(filled=True, size=60, color="#1f77b4")
-    star = base.transform_filter(f"datum.k == {best}").mark_point(shape="diamond", size=260, filled=True,
-                                                                   color="#2ca02c")  # fmt: skip
+    star = base.transform_filter(f"datum.k == {best}").mark_point(
+        shape="diamond", size=260, filled=True, color="#2ca02c"
+    )
     rule = (
         alt.Chart(plain)
         .mark_rule(color="#d62728", strokeDash=[6, 4], strokeWidth=2)
@@ -93,11 +98,16 @@ def layout_chart(layout, height=130):
     """One cell per layer: blue where its input is kept as a checkpoint, orange where it is recomputed."""
     base = alt.Chart(layout).encode(
         x=alt.X("layer:O", title="Layer (its input written in the cell)", axis=alt.Axis(labelAngle=0)),
-        tooltip=[alt.Tooltip("layer:O", title="Layer"), alt.Tooltip("input:N", title="Input"),
-                 alt.Tooltip("segment:O", title="Segment"), alt.Tooltip("role:N", title="Its activations")],
-    )  # fmt: skip
-    cells = base.mark_rect(stroke="white", strokeWidth=2).encode(color=alt.Color("role:N", scale=ROLE_COLORS,
-                                                                                 title="Activations"))  # fmt: skip
+        tooltip=[
+            alt.Tooltip("layer:O", title="Layer"),
+            alt.Tooltip("input:N", title="Input"),
+            alt.Tooltip("segment:O", title="Segment"),
+            alt.Tooltip("role:N", title="Its activations"),
+        ],
+    )
+    cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
+        color=alt.Color("role:N", scale=ROLE_COLORS, title="Activations")
+    )
     text = base.mark_text(color="white", fontWeight="bold").encode(text="input:N")
     k, n = int(layout.groupby("segment").size().max()), int(layout.segment.max())
     title = alt.TitleParams("Which activations the forward keeps", subtitle=f"{n} segments of up to {k} layers")
@@ -111,14 +121,19 @@ def steps_chart(steps, height=None):
     base = alt.Chart(frame).encode(
         x=alt.X("layer:O", title="Layer", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelLimit=420)),
-        tooltip=[alt.Tooltip("step:O", title="Step"), alt.Tooltip("action:N", title="What happens"),
-                 alt.Tooltip("layer:O", title="Layer"), alt.Tooltip("state:N", title="Its activations"),
-                 alt.Tooltip("in_memory:Q", title="Layers in memory")],
-    )  # fmt: skip
+        tooltip=[
+            alt.Tooltip("step:O", title="Step"),
+            alt.Tooltip("action:N", title="What happens"),
+            alt.Tooltip("layer:O", title="Layer"),
+            alt.Tooltip("state:N", title="Its activations"),
+            alt.Tooltip("in_memory:Q", title="Layers in memory"),
+        ],
+    )
     cells = base.mark_rect(stroke="white", strokeWidth=1.5).encode(
         color=alt.Color("state:N", scale=STATE_COLORS, title="Activations")
     )
     peak = int(steps["in_memory"].max())
-    title = alt.TitleParams("The checkpointed backward, step by step",
-                            subtitle=f"At most {peak} layers hold activations at once")  # fmt: skip
+    title = alt.TitleParams(
+        "The checkpointed backward, step by step", subtitle=f"At most {peak} layers hold activations at once"
+    )
     return cells.properties(title=title, height=height or 26 * len(order))

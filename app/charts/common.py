@@ -3,16 +3,42 @@
 import altair as alt
 import numpy as np
 
-CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                "#bcbd22", "#17becf"]  # fmt: skip
+CLASS_COLORS = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
 # Training curves: the per-step mini-batch loss (faint), the epoch means on the training set, validation.
 SERIES_COLORS = {"mini-batch": "#9e9e9e", "train (epoch mean)": "#1f77b4", "validation": "#ff7f0e"}
 # Lines that must be told apart at a glance (layers, activations): Tableau 10, not shades of one hue.
-DISTINCT_COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-                   "#9c755f", "#bab0ac"]  # fmt: skip
+DISTINCT_COLORS = [
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+]
 # One colour per activation on every chart that compares activations (keys of core.nn.activations.ACTIVATIONS).
-ACTIVATION_COLORS = {"sigmoid": "#4e79a7", "tanh": "#f28e2b", "relu": "#e15759", "elu": "#59a14f",
-                     "leaky_relu": "#b07aa1", "identity": "#9c755f"}  # fmt: skip
+ACTIVATION_COLORS = {
+    "sigmoid": "#4e79a7",
+    "tanh": "#f28e2b",
+    "relu": "#e15759",
+    "elu": "#59a14f",
+    "leaky_relu": "#b07aa1",
+    "identity": "#9c755f",
+}
 NUMBER = ".3~g"  # legends, axes and tooltips of values that can be huge or tiny: 0.25, 1.5e+12, 3e-7
 # Log-axis tick labels over many decades: 0.001 … 1000 written out, beyond that 1e-7, 1e+6 (never 0.000001)
 MAX_STEPS_DRAWN = 400  # steps per line on charts over training steps: long runs draw quickly

@@ -13,8 +13,10 @@ import streamlit as st
 from app.charts.spec import vega_lite
 from app.export import export_menu
 
-FONT = {"normal": {"label": 13, "title": 14, "chart_title": 16, "subtitle": 13},
-        "projector": {"label": 17, "title": 19, "chart_title": 22, "subtitle": 17}}  # fmt: skip
+FONT = {
+    "normal": {"label": 13, "title": 14, "chart_title": 16, "subtitle": 13},
+    "projector": {"label": 17, "title": 19, "chart_title": 22, "subtitle": 17},
+}
 
 
 def presentation_mode():
@@ -32,15 +34,27 @@ def _theme(mode):
     f = FONT[mode]
     return alt.Config(
         view=alt.ViewConfig(stroke=None),
-        axis=alt.AxisConfig(labelFontSize=f["label"], titleFontSize=f["title"], titleFontWeight="normal",
-                            labelLimit=260, gridColor="#e6e6e6"),
-        legend=alt.LegendConfig(labelFontSize=f["label"], titleFontSize=f["title"], titleFontWeight="normal",
-                                labelLimit=300),
-        title=alt.TitleConfig(fontSize=f["chart_title"], subtitleFontSize=f["subtitle"], anchor="start",
-                              fontWeight="bold", subtitleColor="#555555", limit=0),
+        axis=alt.AxisConfig(
+            labelFontSize=f["label"],
+            titleFontSize=f["title"],
+            titleFontWeight="normal",
+            labelLimit=260,
+            gridColor="#e6e6e6",
+        ),
+        legend=alt.LegendConfig(
+            labelFontSize=f["label"], titleFontSize=f["title"], titleFontWeight="normal", labelLimit=300
+        ),
+        title=alt.TitleConfig(
+            fontSize=f["chart_title"],
+            subtitleFontSize=f["subtitle"],
+            anchor="start",
+            fontWeight="bold",
+            subtitleColor="#555555",
+            limit=0,
+        ),
         header=alt.HeaderConfig(labelFontSize=f["title"], titleFontSize=f["title"]),
         text=alt.MarkConfig(fontSize=f["label"]),
-    )  # fmt: skip
+    )
 
 
 THEMES = {mode: _theme(mode) for mode in FONT}  # built once: configure_* calls deep-copy the whole chart

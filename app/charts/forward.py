@@ -45,9 +45,13 @@ def layer_chart(frame, title, height, is_output=False, subtitle=None):
 
 
 def _tooltip(index):
-    """What hovering a unit of a layer chart shows: the layer, the unit (``index`` names it), the quantity, its value."""
-    return [alt.Tooltip("layer_name:N", title="layer"), alt.Tooltip("unit:O", title=index),
-            alt.Tooltip("meaning:N", title="quantity"), alt.Tooltip("value:Q", format=".4g")]  # fmt: skip
+    """What hovering a unit of a layer chart shows: the layer, the unit (``index`` names it), quantity, value."""
+    return [
+        alt.Tooltip("layer_name:N", title="layer"),
+        alt.Tooltip("unit:O", title=index),
+        alt.Tooltip("meaning:N", title="quantity"),
+        alt.Tooltip("value:Q", format=".4g"),
+    ]
 
 
 def layer_bars(frame, title, height, is_output=False):
@@ -62,9 +66,14 @@ def layer_bars(frame, title, height, is_output=False):
     bars = base.mark_bar().encode(
         y=alt.Y("value:Q", title="value", axis=alt.Axis(format=NUMBER)),
         xOffset=alt.XOffset("meaning:N", sort=labels),
-        color=alt.Color("meaning:N", scale=colors, sort=labels, title=None,
-                        legend=alt.Legend(orient="top", direction="vertical" if len(labels) > 2 else "horizontal")),
-    )  # fmt: skip
+        color=alt.Color(
+            "meaning:N",
+            scale=colors,
+            sort=labels,
+            title=None,
+            legend=alt.Legend(orient="top", direction="vertical" if len(labels) > 2 else "horizontal"),
+        ),
+    )
     zero = alt.Chart(data).mark_rule(color="black", strokeWidth=1).encode(y=alt.datum(0))
     return (bars + zero).properties(height=height)
 
@@ -83,7 +92,7 @@ def layer_strip(frame, title, height, is_output=False):
             y=alt.Y("meaning:N", title=None, sort=labels),
             color=alt.Color(
                 "value:Q", scale=diverging_scale(data["value"]), title="value", legend=alt.Legend(format=NUMBER)
-            ),  # fmt: skip
+            ),
             tooltip=_tooltip(index),
         )
     )
@@ -95,12 +104,22 @@ def probs_chart(frame, height):
     data = frame.assign(role=np.where(frame["is_true"], "true class", "other classes"))
     base = alt.Chart(data, title="Probabilities p = softmax(z)").encode(
         y=alt.Y("class:N", title="class", sort=alt.EncodingSortField("class_index")),
-        x=alt.X("probability:Q", title="probability pₖ", scale=alt.Scale(domain=[0, 1]),
-                  axis=alt.Axis(format="~%", values=[0, 0.5, 1])),
-        tooltip=[alt.Tooltip("class_index:O", title="k"), "class:N", alt.Tooltip("probability:Q", format=".4f"), "role:N"],
-    )  # fmt: skip
-    bars = base.mark_bar().encode(color=alt.Color("role:N", scale=TRUE_CLASS_COLORS, title=None,
-                                                  legend=alt.Legend(orient="top")))  # fmt: skip
+        x=alt.X(
+            "probability:Q",
+            title="probability pₖ",
+            scale=alt.Scale(domain=[0, 1]),
+            axis=alt.Axis(format="~%", values=[0, 0.5, 1]),
+        ),
+        tooltip=[
+            alt.Tooltip("class_index:O", title="k"),
+            "class:N",
+            alt.Tooltip("probability:Q", format=".4f"),
+            "role:N",
+        ],
+    )
+    bars = base.mark_bar().encode(
+        color=alt.Color("role:N", scale=TRUE_CLASS_COLORS, title=None, legend=alt.Legend(orient="top"))
+    )
     labels = base.mark_text(align="left", dx=4).encode(text=alt.Text("probability:Q", format=".3f"))
     return (bars + labels).properties(height=height)
 
@@ -132,7 +151,7 @@ def network_diagram(nodes, edges, layer_names, height, selected=None):
             color=alt.Color("sign:N", scale=SIGN_COLORS, title="weight sign"),
             strokeWidth=alt.StrokeWidth(
                 "magnitude:Q", scale=alt.Scale(range=[0.3, 4]), title="|weight|", legend=alt.Legend(format=NUMBER)
-            ),  # fmt: skip
+            ),
             opacity=alt.Opacity("magnitude:Q", scale=alt.Scale(range=[0.15, 0.9]), legend=None),
             tooltip=[
                 alt.Tooltip("layer:O", title="into layer"),
@@ -150,7 +169,7 @@ def network_diagram(nodes, edges, layer_names, height, selected=None):
             y=y,
             color=alt.Color(
                 "value:Q", scale=diverging_scale(nodes["value"]), title="unit output", legend=alt.Legend(format=NUMBER)
-            ),  # fmt: skip
+            ),
             tooltip=[
                 alt.Tooltip("layer_name:N", title="layer"),
                 alt.Tooltip("unit:O", title="unit"),
@@ -197,13 +216,16 @@ def sample_plane_chart(points, point, class_names, height, title="The sample (�
                 "class:N",
                 alt.Tooltip("x0:Q", title="x₀", format=".3f"),
                 alt.Tooltip("x1:Q", title="x₁", format=".3f"),
-            ],  # fmt: skip
+            ],
         )
     )
     chosen = (
         alt.Chart(point)
         .mark_point(shape="cross", size=500, color="black", filled=True)
-        .encode(x=alt.X("x0:Q", scale=scale["x0"]), y=alt.Y("x1:Q", scale=scale["x1"]),
-                tooltip=[alt.Tooltip("x0:Q", title="x₀", format=".3f"), alt.Tooltip("x1:Q", title="x₁", format=".3f")])
-    )  # fmt: skip
+        .encode(
+            x=alt.X("x0:Q", scale=scale["x0"]),
+            y=alt.Y("x1:Q", scale=scale["x1"]),
+            tooltip=[alt.Tooltip("x0:Q", title="x₀", format=".3f"), alt.Tooltip("x1:Q", title="x₁", format=".3f")],
+        )
+    )
     return (dots + chosen).properties(height=height)

@@ -1,4 +1,5 @@
-"""Charts of the Hessian spectrum page: top eigenvalues, the density, the loss around the weights, the spectrum over training."""
+"""Charts of the Hessian spectrum page: top eigenvalues, the density, the loss around the weights, the spectrum over
+training."""
 
 import altair as alt
 import numpy as np
@@ -54,7 +55,7 @@ def density_chart(frame, height=300):
             title="density (log scale)",
             scale=alt.Scale(type="log", domain=log_domain(ticks)),
             axis=alt.Axis(values=ticks, format="~g"),
-        ),  # fmt: skip
+        ),
         tooltip=[alt.Tooltip("eigenvalue:Q", title="λ", format=NUMBER), alt.Tooltip("density:Q", format=NUMBER)],
     )
     zero = alt.Chart(pd.DataFrame({"eigenvalue": [0.0], "note": ["λ = 0: left of it, the loss curves down"]}))
@@ -66,10 +67,18 @@ def loss_curves_chart(frame, title, x_title, height=300):
     """L(θ + α d) per direction (columns direction, alpha, loss, taylor), solid, with its Taylor parabola dashed."""
     names = list(dict.fromkeys(frame["direction"]))
     base = alt.Chart(frame, title=alt.Title(title, subtitle="dashed: L + α ∇Lᵀd + ½α² dᵀHd, the quadratic model"))
-    encode = {"x": alt.X("alpha:Q", title=x_title), "color": alt.Color("direction:N", scale=distinct_scale(names),
-              title=None, legend=alt.Legend(orient="top", labelLimit=260))}  # fmt: skip
-    tooltip = [alt.Tooltip("direction:N", title="Direction"), alt.Tooltip("alpha:Q", title="α", format=".3~g"),
-               alt.Tooltip("loss:Q", title="Loss", format=".5~g"), alt.Tooltip("taylor:Q", title="Quadratic model", format=".5~g")]  # fmt: skip
+    encode = {
+        "x": alt.X("alpha:Q", title=x_title),
+        "color": alt.Color(
+            "direction:N", scale=distinct_scale(names), title=None, legend=alt.Legend(orient="top", labelLimit=260)
+        ),
+    }
+    tooltip = [
+        alt.Tooltip("direction:N", title="Direction"),
+        alt.Tooltip("alpha:Q", title="α", format=".3~g"),
+        alt.Tooltip("loss:Q", title="Loss", format=".5~g"),
+        alt.Tooltip("taylor:Q", title="Quadratic model", format=".5~g"),
+    ]
     loss = base.mark_line(strokeWidth=3).encode(y=alt.Y("loss:Q", title="loss L"), tooltip=tooltip, **encode)
     taylor = base.mark_line(strokeWidth=1.5, strokeDash=[5, 4]).encode(y="taylor:Q", tooltip=tooltip, **encode)
     return alt.layer(taylor, loss).properties(height=height)
@@ -95,7 +104,7 @@ def loss_surface_chart(frame, title, axis_titles, height=360):
             alt.Tooltip("alpha:Q", title="α", format=".3~g"),
             alt.Tooltip("beta:Q", title="β", format=".3~g"),
             alt.Tooltip("loss:Q", title="Loss", format=".5~g"),
-        ],  # fmt: skip
+        ],
     )
     centre = (
         alt.Chart(frame[(frame.alpha == 0) & (frame.beta == 0)])
@@ -121,7 +130,7 @@ def spectrum_training_chart(frame, height=300):
             alt.Tooltip("epoch:Q", title="Epoch"),
             alt.Tooltip("quantity:N", title="What"),
             alt.Tooltip("value:Q", title="λ", format=".4~g"),
-        ],  # fmt: skip
+        ],
     }
     line = base.mark_line(strokeWidth=3).encode(**encode)
     points = base.mark_point(filled=True, size=50).encode(**encode)

@@ -99,8 +99,12 @@ def _floored(frame):
 def _sigma_axis(data, title):
     """The log y of singular values: 1-2-5 or decade ticks from the bars' base to the largest σ."""
     ticks = log_ticks([*data["shown"], *data["base"]])
-    return alt.Y("shown:Q", title=title, scale=alt.Scale(type="log", domain=log_domain(ticks)),
-                 axis=alt.Axis(values=ticks, labelExpr=LOG_LABELS))  # fmt: skip
+    return alt.Y(
+        "shown:Q",
+        title=title,
+        scale=alt.Scale(type="log", domain=log_domain(ticks)),
+        axis=alt.Axis(values=ticks, labelExpr=LOG_LABELS),
+    )
 
 
 def singular_value_chart(frame, series, title, subtitle, height=260, colors=None):
@@ -118,7 +122,7 @@ def singular_value_chart(frame, series, title, subtitle, height=260, colors=None
             alt.Tooltip(f"{series}:N"),
             alt.Tooltip("k:O"),
             alt.Tooltip("singular_value:Q", title="σₖ", format=".4~e"),
-        ],  # fmt: skip
+        ],
     )
     bars = base.mark_bar().encode(y=_sigma_axis(data, "singular value σₖ (log)"), y2="base:Q", color=color)
     return bars.properties(height=height)
@@ -140,7 +144,7 @@ def spectrum_grid_chart(frame, labels, height=220, width=220):
             alt.Tooltip("depth:O", title="hidden layers"),
             alt.Tooltip("k:O"),
             alt.Tooltip("singular_value:Q", title="σₖ", format=".4~e"),
-        ],  # fmt: skip
+        ],
     )
     bars = base.mark_bar().encode(
         y=_sigma_axis(data, "singular value σₖ (log)"),

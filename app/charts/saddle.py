@@ -11,9 +11,14 @@ from core.analysis.curvature.trajectories import OPTIMIZERS
 
 OPTIMIZER_COLORS = dict(zip(OPTIMIZERS.values(), ["#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00"]))  # Okabe–Ito
 KIND_SHAPES = alt.Scale(domain=list(KINDS), range=["triangle-down", "triangle-up", "cross", "diamond", "square"])
-POINT_TOOLTIP = [alt.Tooltip("kind:N", title="Critical point"), alt.Tooltip("x:Q", format=".4g"),
-                 alt.Tooltip("y:Q", format=".4g"), alt.Tooltip("value:Q", title="f(x, y)", format=".4g"),
-                 alt.Tooltip("eig1:Q", title="λ₁", format=".4g"), alt.Tooltip("eig2:Q", title="λ₂", format=".4g")]  # fmt: skip
+POINT_TOOLTIP = [
+    alt.Tooltip("kind:N", title="Critical point"),
+    alt.Tooltip("x:Q", format=".4g"),
+    alt.Tooltip("y:Q", format=".4g"),
+    alt.Tooltip("value:Q", title="f(x, y)", format=".4g"),
+    alt.Tooltip("eig1:Q", title="λ₁", format=".4g"),
+    alt.Tooltip("eig2:Q", title="λ₂", format=".4g"),
+]
 
 
 def optimizer_scale(paths):
@@ -27,35 +32,59 @@ def surface_chart(grid, critical, paths, eigen=None, xlim=None, ylim=None, heigh
     the eigen-directions of the Hessian at a selected point (``eigen_frame``)."""
     x_scale = alt.Scale(domain=list(xlim or (grid.x.min(), grid.x_end.max())), nice=False)
     y_scale = alt.Scale(domain=list(ylim or (grid.y.min(), grid.y_end.max())), nice=False)
-    cells = alt.Chart(grid).mark_rect().encode(
-        x=alt.X("x:Q", title="x", scale=x_scale), x2="x_end:Q",
-        y=alt.Y("y:Q", title="y", scale=y_scale), y2="y_end:Q",
-        color=alt.Color("value:Q", scale=alt.Scale(type="quantile", scheme={"name": "cividis", "count": 12}),
-                        title=["f(x, y)", "(equal-area bands)"]),
-        tooltip=[alt.Tooltip("x:Q", format=".3g"), alt.Tooltip("y:Q", format=".3g"),
-                 alt.Tooltip("value:Q", title="f(x, y)", format=".4g")],
-    )  # fmt: skip
+    cells = (
+        alt.Chart(grid)
+        .mark_rect()
+        .encode(
+            x=alt.X("x:Q", title="x", scale=x_scale),
+            x2="x_end:Q",
+            y=alt.Y("y:Q", title="y", scale=y_scale),
+            y2="y_end:Q",
+            color=alt.Color(
+                "value:Q",
+                scale=alt.Scale(type="quantile", scheme={"name": "cividis", "count": 12}),
+                title=["f(x, y)", "(equal-area bands)"],
+            ),
+            tooltip=[
+                alt.Tooltip("x:Q", format=".3g"),
+                alt.Tooltip("y:Q", format=".3g"),
+                alt.Tooltip("value:Q", title="f(x, y)", format=".4g"),
+            ],
+        )
+    )
     shown = thin_steps(paths, by="optimizer")
     base = alt.Chart(shown).encode(
-        x=alt.X("x:Q", scale=x_scale), y=alt.Y("y:Q", scale=y_scale), order="step:Q",
-        tooltip=[alt.Tooltip("optimizer:N", title="Optimizer"), alt.Tooltip("step:Q", title="Step"),
-                 alt.Tooltip("x:Q", format=".4g"), alt.Tooltip("y:Q", format=".4g"),
-                 alt.Tooltip("loss:Q", title="f(x, y)", format=".4g")],
-    )  # fmt: skip
+        x=alt.X("x:Q", scale=x_scale),
+        y=alt.Y("y:Q", scale=y_scale),
+        order="step:Q",
+        tooltip=[
+            alt.Tooltip("optimizer:N", title="Optimizer"),
+            alt.Tooltip("step:Q", title="Step"),
+            alt.Tooltip("x:Q", format=".4g"),
+            alt.Tooltip("y:Q", format=".4g"),
+            alt.Tooltip("loss:Q", title="f(x, y)", format=".4g"),
+        ],
+    )
     halo = base.mark_line(strokeWidth=6, color="white", clip=True).encode(detail="optimizer:N")
-    line = base.mark_line(strokeWidth=3, clip=True).encode(color=alt.Color("optimizer:N", scale=optimizer_scale(paths),
-                                                                           title="Optimizer"))  # fmt: skip
+    line = base.mark_line(strokeWidth=3, clip=True).encode(
+        color=alt.Color("optimizer:N", scale=optimizer_scale(paths), title="Optimizer")
+    )
     ends = shown[shown["step"] == shown.groupby("optimizer")["step"].transform("max")]
     now = base.properties(data=ends).mark_circle(size=160, stroke="black", strokeWidth=1.5, opacity=1, clip=True)
     now = now.encode(color=alt.Color("optimizer:N", scale=optimizer_scale(paths), legend=None))
     start = base.properties(data=shown[shown["step"] == 0].head(1)).mark_point(
         shape="circle", size=220, filled=True, fill="white", stroke="black", strokeWidth=2, opacity=1, clip=True
     )
-    points = alt.Chart(critical).mark_point(filled=True, size=260, fill="white", stroke="black", strokeWidth=2,
-                                            opacity=1, clip=True).encode(
-        x=alt.X("x:Q", scale=x_scale), y=alt.Y("y:Q", scale=y_scale),
-        shape=alt.Shape("kind:N", scale=KIND_SHAPES, title="Critical point"), tooltip=POINT_TOOLTIP,
-    )  # fmt: skip
+    points = (
+        alt.Chart(critical)
+        .mark_point(filled=True, size=260, fill="white", stroke="black", strokeWidth=2, opacity=1, clip=True)
+        .encode(
+            x=alt.X("x:Q", scale=x_scale),
+            y=alt.Y("y:Q", scale=y_scale),
+            shape=alt.Shape("kind:N", scale=KIND_SHAPES, title="Critical point"),
+            tooltip=POINT_TOOLTIP,
+        )
+    )
     layers = [cells, halo, line, start, now, points]
     if eigen is not None:
         layers += eigen_layers(eigen, x_scale, y_scale)
@@ -74,17 +103,32 @@ def eigen_frame(center, directions, xlim, ylim):
     for r in directions.itertuples():
         sign = "curves up" if r.eigenvalue > 0 else "curves down" if r.eigenvalue < 0 else "flat"
         label = f"λ{'₁₂'[r.direction - 1]} = {r.eigenvalue:.3g} ({sign})"
-        rows.append({"direction": f"v{'₁₂'[r.direction - 1]}", "eigenvalue": r.eigenvalue, "label": label,
-                     "x": cx - s * r.vx, "y": cy - s * r.vy, "x_end": cx + s * r.vx, "y_end": cy + s * r.vy,
-                     "vx": r.vx, "vy": r.vy, "factor": r.factor})  # fmt: skip
+        rows.append(
+            {
+                "direction": f"v{'₁₂'[r.direction - 1]}",
+                "eigenvalue": r.eigenvalue,
+                "label": label,
+                "x": cx - s * r.vx,
+                "y": cy - s * r.vy,
+                "x_end": cx + s * r.vx,
+                "y_end": cy + s * r.vy,
+                "vx": r.vx,
+                "vy": r.vy,
+                "factor": r.factor,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def eigen_layers(eigen, x_scale, y_scale):
     """The eigen-direction segments with their eigenvalues written at one end (white-outlined text)."""
-    tooltip = [alt.Tooltip("direction:N", title="Eigenvector"), alt.Tooltip("vx:Q", format=".3f"),
-               alt.Tooltip("vy:Q", format=".3f"), alt.Tooltip("eigenvalue:Q", title="λ", format=".4g"),
-               alt.Tooltip("factor:Q", title="1 − ηλ", format=".4g")]  # fmt: skip
+    tooltip = [
+        alt.Tooltip("direction:N", title="Eigenvector"),
+        alt.Tooltip("vx:Q", format=".3f"),
+        alt.Tooltip("vy:Q", format=".3f"),
+        alt.Tooltip("eigenvalue:Q", title="λ", format=".4g"),
+        alt.Tooltip("factor:Q", title="1 − ηλ", format=".4g"),
+    ]
     base = alt.Chart(eigen).encode(x=alt.X("x:Q", scale=x_scale), y=alt.Y("y:Q", scale=y_scale), tooltip=tooltip)
     rule = base.mark_rule(strokeWidth=4, color="black", strokeDash=[8, 4]).encode(x2="x_end:Q", y2="y_end:Q")
     ends = base.mark_point(shape="square", size=60, filled=True, color="black").encode(x="x_end:Q", y="y_end:Q")
@@ -96,8 +140,11 @@ def eigen_layers(eigen, x_scale, y_scale):
 
 def _step_rule(step):
     """A dashed vertical rule at the step the surface chart shows."""
-    return alt.Chart(pd.DataFrame({"step": [step]})).mark_rule(color="#555", strokeDash=[4, 4]).encode(
-        x="step:Q", tooltip=[alt.Tooltip("step:Q", title="Shown up to step")])  # fmt: skip
+    return (
+        alt.Chart(pd.DataFrame({"step": [step]}))
+        .mark_rule(color="#555", strokeDash=[4, 4])
+        .encode(x="step:Q", tooltip=[alt.Tooltip("step:Q", title="Shown up to step")])
+    )
 
 
 def loss_chart(paths, step, height=260):
@@ -110,9 +157,12 @@ def loss_chart(paths, step, height=260):
         x=alt.X("step:Q", title="Step"),
         y=alt.Y("loss:Q", title="f(x, y) (symmetric log scale)", scale=alt.Scale(type="symlog")),
         color=alt.Color("optimizer:N", scale=optimizer_scale(paths), title="Optimizer"),
-        tooltip=[alt.Tooltip("optimizer:N", title="Optimizer"), alt.Tooltip("step:Q", title="Step"),
-                 alt.Tooltip("loss:Q", title="f(x, y)", format=".4g")],
-    )  # fmt: skip
+        tooltip=[
+            alt.Tooltip("optimizer:N", title="Optimizer"),
+            alt.Tooltip("step:Q", title="Step"),
+            alt.Tooltip("loss:Q", title="f(x, y)", format=".4g"),
+        ],
+    )
     line = base.mark_line(strokeWidth=3)
     return alt.layer(line, _step_rule(step)).properties(title="Loss per step", height=height)
 
@@ -128,9 +178,13 @@ def eigenvalue_chart(paths, step, height=260):
         y=alt.Y("eigenvalue:Q", title="Eigenvalue of the Hessian"),
         color=alt.Color("optimizer:N", scale=optimizer_scale(paths), title="Optimizer"),
         strokeDash=alt.StrokeDash("which:N", title="Eigenvalue"),
-        tooltip=[alt.Tooltip("optimizer:N", title="Optimizer"), alt.Tooltip("step:Q", title="Step"),
-                 alt.Tooltip("which:N", title="Eigenvalue"), alt.Tooltip("eigenvalue:Q", title="λ", format=".4g")],
-    )  # fmt: skip
+        tooltip=[
+            alt.Tooltip("optimizer:N", title="Optimizer"),
+            alt.Tooltip("step:Q", title="Step"),
+            alt.Tooltip("which:N", title="Eigenvalue"),
+            alt.Tooltip("eigenvalue:Q", title="λ", format=".4g"),
+        ],
+    )
     line = base.mark_line(strokeWidth=2.5)
     zero = alt.Chart(pd.DataFrame({"y": [0]})).mark_rule(color="black").encode(y="y:Q")
     return alt.layer(zero, line, _step_rule(step)).properties(title="Curvature along the path", height=height)
@@ -142,9 +196,12 @@ def coin_flip_chart(fractions, height=340):
     n = int(fractions["samples"].iloc[0])
     coin = fractions.assign(series="2⁻ᵈ: independent coin flips", value=fractions["coin_flip"])
     found = fractions[fractions["positive"] > 0]
-    measured = found.assign(series=f"measured: {n:,} random symmetric matrices", value=found["fraction"],
-                            low=np.maximum(found["fraction"] - found["std_error"], found["fraction"] / 10),  # > 0: log axis
-                            high=found["fraction"] + found["std_error"])  # fmt: skip
+    measured = found.assign(
+        series=f"measured: {n:,} random symmetric matrices",
+        value=found["fraction"],
+        low=np.maximum(found["fraction"] - found["std_error"], found["fraction"] / 10),  # > 0: log axis
+        high=found["fraction"] + found["std_error"],
+    )
     none = fractions[fractions["positive"] == 0]
     bound = none.assign(series=f"none found: below 3/n = {3 / n:.0e}", value=none["upper95"])
     frame = pd.concat([coin, measured, bound], ignore_index=True)
@@ -152,21 +209,40 @@ def coin_flip_chart(fractions, height=340):
     colors = alt.Scale(domain=series, range=["#7f7f7f", "#0072B2", "#D55E00"][: len(series)])
     shapes = alt.Scale(domain=series, range=["circle", "circle", "triangle-down"][: len(series)])
     base = alt.Chart(frame).encode(
-        x=alt.X("d:Q", title="Dimension d (number of Hessian eigenvalues)", scale=alt.Scale(domain=[0, 31], nice=False)),
-        y=alt.Y("value:Q", title="Fraction that are minima (log)", scale=alt.Scale(type="log"),
-                axis=alt.Axis(format="~e")),
-        color=alt.Color("series:N", scale=colors, title=None,
-                        legend=alt.Legend(orient="top-right", labelLimit=0, fillColor="white", padding=6)),
-        tooltip=[alt.Tooltip("series:N", title="Series"), alt.Tooltip("d:Q", title="d"),
-                 alt.Tooltip("value:Q", title="Fraction", format=".3~e"), alt.Tooltip("positive:Q", title="Count"),
-                 alt.Tooltip("std_error:Q", title="Standard error", format=".2~e")],
-    )  # fmt: skip
+        x=alt.X(
+            "d:Q", title="Dimension d (number of Hessian eigenvalues)", scale=alt.Scale(domain=[0, 31], nice=False)
+        ),
+        y=alt.Y(
+            "value:Q", title="Fraction that are minima (log)", scale=alt.Scale(type="log"), axis=alt.Axis(format="~e")
+        ),
+        color=alt.Color(
+            "series:N",
+            scale=colors,
+            title=None,
+            legend=alt.Legend(orient="top-right", labelLimit=0, fillColor="white", padding=6),
+        ),
+        tooltip=[
+            alt.Tooltip("series:N", title="Series"),
+            alt.Tooltip("d:Q", title="d"),
+            alt.Tooltip("value:Q", title="Fraction", format=".3~e"),
+            alt.Tooltip("positive:Q", title="Count"),
+            alt.Tooltip("std_error:Q", title="Standard error", format=".2~e"),
+        ],
+    )
     line = base.transform_filter(alt.datum.series == series[0]).mark_line(strokeDash=[6, 4], strokeWidth=2)
-    points = base.mark_point(filled=True, size=80, opacity=1).encode(shape=alt.Shape("series:N", scale=shapes,
-                                                                                     title=None, legend=None))  # fmt: skip
-    bars = alt.Chart(measured).mark_errorbar(ticks=True, color="#0072B2").encode(
-        x="d:Q", y=alt.Y("low:Q", title="Fraction that are minima (log)"), y2="high:Q",
-        tooltip=[alt.Tooltip("d:Q", title="d"), alt.Tooltip("std_error:Q", title="Standard error", format=".2~e")],
-    )  # fmt: skip
-    return alt.layer(line, bars, points).properties(title="How often is a random critical point a minimum?",
-                                                    height=height)  # fmt: skip
+    points = base.mark_point(filled=True, size=80, opacity=1).encode(
+        shape=alt.Shape("series:N", scale=shapes, title=None, legend=None)
+    )
+    bars = (
+        alt.Chart(measured)
+        .mark_errorbar(ticks=True, color="#0072B2")
+        .encode(
+            x="d:Q",
+            y=alt.Y("low:Q", title="Fraction that are minima (log)"),
+            y2="high:Q",
+            tooltip=[alt.Tooltip("d:Q", title="d"), alt.Tooltip("std_error:Q", title="Standard error", format=".2~e")],
+        )
+    )
+    return alt.layer(line, bars, points).properties(
+        title="How often is a random critical point a minimum?", height=height
+    )

@@ -80,8 +80,15 @@ def _param_layer(name):
 
 def _differences(reference, other):
     """Per parameter: max |reference − other| and ‖reference − other‖ / (‖reference‖ + ‖other‖)."""
-    return [{"param": name, "layer": _param_layer(name), "max_abs_diff": float(np.max(np.abs(a - other[name]))),
-             "rel_diff": norm_rel_error(a, other[name])} for name, a in reference.items()]  # fmt: skip
+    return [
+        {
+            "param": name,
+            "layer": _param_layer(name),
+            "max_abs_diff": float(np.max(np.abs(a - other[name]))),
+            "rel_diff": norm_rel_error(a, other[name]),
+        }
+        for name, a in reference.items()
+    ]
 
 
 @dataclass
@@ -128,8 +135,9 @@ def compare_backends(data, config, steps, grad_steps=None, backends=("numpy", "t
     X, y = data.X_train.astype(dtype), data.y_train.astype(np.int64)  # (N, D), (N,)
     X_val, y_val = (data.X_val, data.y_val) if len(data.y_val) else (data.X_train, data.y_train)
     X_val = X_val.astype(dtype)
-    weights = initial_weights(data.n_features, config.hidden_dims, data.n_classes, config.seed, config.dtype,
-                              config.batch_norm)  # fmt: skip
+    weights = initial_weights(
+        data.n_features, config.hidden_dims, data.n_classes, config.seed, config.dtype, config.batch_norm
+    )
     models = {name: _make(name, data, config, weights) for name in backends}
     per_epoch = -(-len(y) // config.batch_size)
     eval_every = max(1, steps // n_evals)
@@ -143,32 +151,51 @@ def compare_backends(data, config, steps, grad_steps=None, backends=("numpy", "t
                 t0 = time.perf_counter()
                 loss, probs = _measured_step(name, model, xb, yb, memory) if step == 1 else model.train_step(xb, yb)
                 times[name].append(time.perf_counter() - t0)
-                rows.append({"step": step, "epoch": (step - 1) // per_epoch + 1, "backend": name, "loss": float(loss),
-                             "accuracy": float((probs.argmax(axis=1) == yb).mean())})  # fmt: skip
+                rows.append(
+                    {
+                        "step": step,
+                        "epoch": (step - 1) // per_epoch + 1,
+                        "backend": name,
+                        "loss": float(loss),
+                        "accuracy": float((probs.argmax(axis=1) == yb).mean()),
+                    }
+                )
             if not all(np.isfinite(r["loss"]) for r in rows[-len(backends) :]):  # no update, no torch gradients
                 diverged = f"the loss became NaN or infinite at step {step}: lower the learning rate"
                 break
             if step in grad_steps:
                 reference = models["numpy"].last_grads()
                 for name in backends[1:]:
-                    grads += [{"step": step, "backend": name, **d}
-                              for d in _differences(reference, models[name].last_grads())]  # fmt: skip
+                    grads += [
+                        {"step": step, "backend": name, **d} for d in _differences(reference, models[name].last_grads())
+                    ]
             if step % eval_every == 0 or step == steps:
-                evals += [{"step": step, "backend": name, **_evaluate(m, X_val, y_val)}
-                          for name, m in models.items()]  # fmt: skip
+                evals += [{"step": step, "backend": name, **_evaluate(m, X_val, y_val)} for name, m in models.items()]
     steps_frame = pd.DataFrame(rows)
     wide = steps_frame.pivot(index="step", columns="backend", values="loss")
-    loss_diffs = pd.concat([pd.DataFrame({"step": wide.index, "backend": b, "abs_diff": (wide[b] - wide["numpy"]).abs()})
-                            for b in backends[1:]], ignore_index=True)  # fmt: skip
+    loss_diffs = pd.concat(
+        [
+            pd.DataFrame({"step": wide.index, "backend": b, "abs_diff": (wide[b] - wide["numpy"]).abs()})
+            for b in backends[1:]
+        ],
+        ignore_index=True,
+    )
     final = {name: m.get_weights() for name, m in models.items()}
     with np.errstate(all="ignore"):  # weights that blew up compare as inf or NaN
         weight_diffs = [{"backend": b, **d} for b in backends[1:] for d in _differences(final["numpy"], final[b])]
     diff_columns = ["backend", "param", "layer", "max_abs_diff", "rel_diff"]
     return Comparison(
-        config.dtype, steps_frame, pd.DataFrame(evals, columns=["step", "backend", "loss", "accuracy"]), loss_diffs,
-        pd.DataFrame(grads, columns=["step", *diff_columns]), pd.DataFrame(weight_diffs, columns=diff_columns),
-        pd.DataFrame(memory), {b: float(np.median(t)) for b, t in times.items()}, per_epoch, diverged,
-    )  # fmt: skip
+        config.dtype,
+        steps_frame,
+        pd.DataFrame(evals, columns=["step", "backend", "loss", "accuracy"]),
+        loss_diffs,
+        pd.DataFrame(grads, columns=["step", *diff_columns]),
+        pd.DataFrame(weight_diffs, columns=diff_columns),
+        pd.DataFrame(memory),
+        {b: float(np.median(t)) for b, t in times.items()},
+        per_epoch,
+        diverged,
+    )
 
 
 def _evaluate(model, X, y):
@@ -193,8 +220,10 @@ def _measured_step(name, model, x, y, memory):
         peak = tracemalloc.get_traced_memory()[1] - before
         if started:
             tracemalloc.stop()
-        memory += [{"backend": name, "measure": "peak during the step (tracemalloc)", "bytes": peak},
-                   {"backend": name, "measure": "kept for backward", "bytes": _numpy_cache_bytes(model.mlp)}]  # fmt: skip
+        memory += [
+            {"backend": name, "measure": "peak during the step (tracemalloc)", "bytes": peak},
+            {"backend": name, "measure": "kept for backward", "bytes": _numpy_cache_bytes(model.mlp)},
+        ]
         return out
     import torch
 
@@ -247,8 +276,9 @@ def time_epochs(data, config, backends=("numpy", "torch"), reps=3, progress=None
         raise CompareError(f"repetitions must be a whole number from 1 to {MAX_REPS}, got {reps!r}")
     dtype = np.dtype(config.dtype)
     X, y = data.X_train.astype(dtype), data.y_train.astype(np.int64)
-    weights = initial_weights(data.n_features, config.hidden_dims, data.n_classes, config.seed, config.dtype,
-                              config.batch_norm)  # fmt: skip
+    weights = initial_weights(
+        data.n_features, config.hidden_dims, data.n_classes, config.seed, config.dtype, config.batch_norm
+    )
     per_epoch = -(-len(y) // config.batch_size)
     rows, done, total = [], 0, len(backends) * (reps + 1)
     for name in backends:
@@ -295,8 +325,15 @@ def load_benchmark(path=BENCHMARK_FILE):
         rows = []
         for r in doc["results"]:
             setting = r["dtype"] + (" + batch norm" if r["batch_norm"] else "")
-            rows += [{"setting": setting, "backend": b, **{k: float(r[b][k]) for k in ("median", "min", "max")},
-                      "ratio": float(r["numpy"]["median"]) / float(r[b]["median"])} for b in ("numpy", "torch")]  # fmt: skip
+            rows += [
+                {
+                    "setting": setting,
+                    "backend": b,
+                    **{k: float(r[b][k]) for k in ("median", "min", "max")},
+                    "ratio": float(r["numpy"]["median"]) / float(r[b]["median"]),
+                }
+                for b in ("numpy", "torch")
+            ]
         m = doc["machine"]
         machine = f"{m['cpus']} CPUs ({m['processor']}), python {m['python']}, numpy {m['numpy']}, torch {m['torch']}"
         about = {"network": doc["network"], "machine": machine, "measured": doc["measured"], "reps": doc["reps"]}

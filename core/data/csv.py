@@ -100,10 +100,12 @@ def inspect_csv(source) -> CsvTable:
             head.append([c.strip() for c in cells])
     _check_n_rows(table, n_rows)
     columns = list(zip(*head))  # per column, the preview cells
-    preview = pd.DataFrame({
-        name: [float(v) for v in col] if all(_NUMBER.fullmatch(v) for v in col) else list(col)
-        for name, col in zip(table.columns, columns)
-    })  # fmt: skip
+    preview = pd.DataFrame(
+        {
+            name: [float(v) for v in col] if all(_NUMBER.fullmatch(v) for v in col) else list(col)
+            for name, col in zip(table.columns, columns)
+        }
+    )
     return CsvTable(table.columns, n_rows, table.has_header, table.separator, preview)
 
 
@@ -234,8 +236,10 @@ class _Table:
         self.columns = [n or f"col{j + 1}" for j, n in enumerate(names)]
         for j, n in enumerate(self.columns):
             if n in self.columns[:j]:
-                raise DatasetError(f"Column name {_short(n)} appears twice in the header (columns "
-                                   f"{self.columns.index(n) + 1} and {j + 1}); rename one.")  # fmt: skip
+                raise DatasetError(
+                    f"Column name {_short(n)} appears twice in the header (columns "
+                    f"{self.columns.index(n) + 1} and {j + 1}); rename one."
+                )
 
     def _next(self):
         """(line, cells) of the next non-blank row, or None at the end."""
@@ -336,7 +340,8 @@ def _encode(labels, lines, column):
         k = int(rare[0])
         line = lines[int(np.argmax(y == k))]  # its first row
         raise DatasetError(
-            f"Class {_short(names[k])} of column {_short(column)} has {counts[k]} sample{'' if counts[k] == 1 else 's'} "
+            f"Class {_short(names[k])} of column {_short(column)} has {counts[k]} "
+            f"sample{'' if counts[k] == 1 else 's'} "
             f"(line {line}); every class needs at least {MIN_PER_CLASS}."
         )
     return y, names

@@ -163,6 +163,12 @@ def assemble(name, parts, class_names, image_shape, raw_scale, mean, std) -> Dat
     for X, y in parts:
         arrays += [standardize(X.reshape(len(X), len(mean)), mean, std, raw_scale), y]  # (N, D), also for N = 0
     return Dataset(
-        name, *arrays, n_classes=len(class_names), class_names=list(class_names), image_shape=image_shape,
-        mean=np.asarray(mean, dtype=np.float64), std=np.asarray(std, dtype=np.float64), raw_scale=raw_scale,
-    )  # fmt: skip
+        name,
+        *arrays,
+        n_classes=len(class_names),
+        class_names=list(class_names),
+        image_shape=image_shape,
+        mean=np.asarray(mean, dtype=np.float64),
+        std=np.asarray(std, dtype=np.float64),
+        raw_scale=raw_scale,
+    )

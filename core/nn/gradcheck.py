@@ -100,6 +100,12 @@ def check_mlp_gradients(mlp, x, y, h=1e-5):
     for name, module, key in mlp.named_parameters():
         num = numerical_gradient(loss, module.params[key], h)
         grad = analytic[name]
-        rows.append({"layer": int("".join(c for c in name if c.isdigit())), "param": name, "rel_error": norm_rel_error(grad, num),
-                     "max_abs_error": float(np.max(np.abs(grad - num)))})  # fmt: skip
+        rows.append(
+            {
+                "layer": int("".join(c for c in name if c.isdigit())),
+                "param": name,
+                "rel_error": norm_rel_error(grad, num),
+                "max_abs_error": float(np.max(np.abs(grad - num))),
+            }
+        )
     return rows

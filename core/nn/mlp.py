@@ -45,8 +45,7 @@ class MLP:
         every module's ``grads``.
     """
 
-    def __init__(self, n_inputs, n_hidden, n_classes, activation="elu", dtype=np.float64, rng=None,
-                 batch_norm=False):  # fmt: skip
+    def __init__(self, n_inputs, n_hidden, n_classes, activation="elu", dtype=np.float64, rng=None, batch_norm=False):
         widths = [int(n_inputs), *[int(h) for h in n_hidden], int(n_classes)]
         make_activation(activation)  # fail early on an unknown name
         self.activation = activation
@@ -61,7 +60,7 @@ class MLP:
                 dtype=self.dtype,
                 rng=rng,
                 bias=not (batch_norm and i < n_hidden_layers),
-            )  # fmt: skip
+            )
             for i, (d_in, d_out) in enumerate(zip(widths[:-1], widths[1:]))
         ]
         self.norms = [BatchNormModule(h, dtype=self.dtype) for h in widths[1:-1]] if batch_norm else []
@@ -74,8 +73,15 @@ class MLP:
     def from_weights(cls, weights, activation, dtype=np.float64):
         """An MLP with the architecture and values of ``weights`` (the common dict form)."""
         w = widths(check(weights))
-        mlp = cls(w[0], w[1:-1], w[-1], activation, dtype=dtype, rng=np.random.default_rng(0),
-                  batch_norm=has_batch_norm(weights))  # fmt: skip
+        mlp = cls(
+            w[0],
+            w[1:-1],
+            w[-1],
+            activation,
+            dtype=dtype,
+            rng=np.random.default_rng(0),
+            batch_norm=has_batch_norm(weights),
+        )
         mlp.set_weights(weights)
         return mlp
 

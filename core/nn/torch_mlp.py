@@ -40,8 +40,7 @@ class TorchMLP(nn.Module):
     last block the output Linear: the unit gradient checkpointing recomputes.
     """
 
-    def __init__(self, n_inputs, n_hidden, n_classes, activation="elu", dtype="float64", device=None,
-                 batch_norm=False):  # fmt: skip
+    def __init__(self, n_inputs, n_hidden, n_classes, activation="elu", dtype="float64", device=None, batch_norm=False):
         super().__init__()
         if activation not in TORCH_ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}: choose one of {', '.join(TORCH_ACTIVATIONS)}")
@@ -129,8 +128,12 @@ class TorchMLP(nn.Module):
             out += [(f"W{l}", lin.weight)] + ([(f"b{l}", lin.bias)] if lin.bias is not None else [])
             if l <= len(self.norms):
                 bn = self.norms[l - 1]
-                out += [(f"gamma{l}", bn.weight), (f"beta{l}", bn.bias), (f"running_mean{l}", bn.running_mean),
-                        (f"running_var{l}", bn.running_var)]  # fmt: skip
+                out += [
+                    (f"gamma{l}", bn.weight),
+                    (f"beta{l}", bn.bias),
+                    (f"running_mean{l}", bn.running_mean),
+                    (f"running_var{l}", bn.running_var),
+                ]
         return out
 
     @classmethod

@@ -43,9 +43,15 @@ def _record(code, fields):
     if "key_digest" not in fields:
         return None
     room = Room(
-        code, int(fields["step"]), fields["lecture"], fields["question"] or None, fields["kind"],
-        tuple(json.loads(fields["choices"])), fields["revealed"] == "1", int(fields["version"]),
-    )  # fmt: skip
+        code,
+        int(fields["step"]),
+        fields["lecture"],
+        fields["question"] or None,
+        fields["kind"],
+        tuple(json.loads(fields["choices"])),
+        fields["revealed"] == "1",
+        int(fields["version"]),
+    )
     return Record(room, fields["key_digest"], float(fields["touched"]))
 
 
@@ -57,9 +63,12 @@ class RedisStore(RoomStore):
         self.expire_s = max(1, math.ceil(self.ttl_s))
         try:
             self.r = redis.Redis.from_url(
-                url, decode_responses=True, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S,
+                url,
+                decode_responses=True,
+                socket_timeout=TIMEOUT_S,
+                socket_connect_timeout=TIMEOUT_S,
                 retry=Retry(NoBackoff(), 1),
-            )  # fmt: skip
+            )
         except ValueError as e:
             raise StoreUnavailable(f"invalid redis address {self.where}: {e}") from e
         with self._reached():

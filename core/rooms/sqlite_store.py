@@ -125,9 +125,18 @@ class SqliteStore(RoomStore):
             db.execute(
                 "UPDATE rooms SET touched = ?, step = ?, lecture = ?, question = ?, kind = ?, choices = ?, "
                 "revealed = ?, version = ? WHERE id = ?",
-                (now, room.step, room.lecture, room.question, room.kind, json.dumps(room.choices), room.revealed,
-                 room.version, id_),
-            )  # fmt: skip
+                (
+                    now,
+                    room.step,
+                    room.lecture,
+                    room.question,
+                    room.kind,
+                    json.dumps(room.choices),
+                    room.revealed,
+                    room.version,
+                    id_,
+                ),
+            )
             return room
 
     def _put_answer(self, code, question, voter, encode):

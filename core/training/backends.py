@@ -27,8 +27,9 @@ class NumpyBackend(_Backend):
     name = "numpy"
 
     def __init__(self, n_inputs, n_classes, config, weights):
-        self.mlp = MLP(n_inputs, config.hidden_dims, n_classes, config.activation, dtype=config.dtype,
-                       batch_norm=config.batch_norm)  # fmt: skip
+        self.mlp = MLP(
+            n_inputs, config.hidden_dims, n_classes, config.activation, dtype=config.dtype, batch_norm=config.batch_norm
+        )
         self.mlp.set_weights(weights)
         self.update, template = make_optimizer(config.optimizer, config.lr, config.weight_decay, config.momentum)
         self.states = {name: dict(template) for name, _, _ in self.mlp.named_parameters()}

@@ -83,29 +83,51 @@ def _number(v, lo, hi, open_low=False):
 
 # (what is checked, the one-line reason when it fails), in the order a user reads them.
 RULES = [
-    (lambda c: len(c.hidden_dims) <= MAX_HIDDEN_LAYERS,
-     lambda c: f"at most {MAX_HIDDEN_LAYERS} hidden layers, got {len(c.hidden_dims)}"),
-    (lambda c: all(_whole(h, 1, MAX_WIDTH) for h in c.hidden_dims),
-     lambda c: f"each hidden width must be a whole number from 1 to {MAX_WIDTH}, got {list(c.hidden_dims)}"),
-    (lambda c: c.activation in ACTIVATIONS,
-     lambda c: f"unknown activation {c.activation!r}: choose one of {', '.join(ACTIVATIONS)}"),
-    (lambda c: c.optimizer in OPTIMIZERS,
-     lambda c: f"unknown optimizer {c.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}"),
-    (lambda c: _number(c.lr, 0, MAX_LR, open_low=True),
-     lambda c: f"learning rate must be a finite number in (0, {MAX_LR:g}], got {c.lr!r}"),
-    (lambda c: _number(c.momentum, 0, 1) and c.momentum < 1, lambda c: f"momentum must be in [0, 1), got {c.momentum!r}"),
-    (lambda c: not (c.optimizer == "nesterov" and c.momentum == 0),
-     lambda c: "Nesterov momentum needs a momentum above 0 (e.g. 0.9)"),
+    (
+        lambda c: len(c.hidden_dims) <= MAX_HIDDEN_LAYERS,
+        lambda c: f"at most {MAX_HIDDEN_LAYERS} hidden layers, got {len(c.hidden_dims)}",
+    ),
+    (
+        lambda c: all(_whole(h, 1, MAX_WIDTH) for h in c.hidden_dims),
+        lambda c: f"each hidden width must be a whole number from 1 to {MAX_WIDTH}, got {list(c.hidden_dims)}",
+    ),
+    (
+        lambda c: c.activation in ACTIVATIONS,
+        lambda c: f"unknown activation {c.activation!r}: choose one of {', '.join(ACTIVATIONS)}",
+    ),
+    (
+        lambda c: c.optimizer in OPTIMIZERS,
+        lambda c: f"unknown optimizer {c.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}",
+    ),
+    (
+        lambda c: _number(c.lr, 0, MAX_LR, open_low=True),
+        lambda c: f"learning rate must be a finite number in (0, {MAX_LR:g}], got {c.lr!r}",
+    ),
+    (
+        lambda c: _number(c.momentum, 0, 1) and c.momentum < 1,
+        lambda c: f"momentum must be in [0, 1), got {c.momentum!r}",
+    ),
+    (
+        lambda c: not (c.optimizer == "nesterov" and c.momentum == 0),
+        lambda c: "Nesterov momentum needs a momentum above 0 (e.g. 0.9)",
+    ),
     (lambda c: _number(c.weight_decay, 0, 1), lambda c: f"weight decay must be in [0, 1], got {c.weight_decay!r}"),
-    (lambda c: _whole(c.batch_size, 1, MAX_BATCH_SIZE),
-     lambda c: f"batch size must be a whole number from 1 to {MAX_BATCH_SIZE:,}, got {c.batch_size!r}"),
-    (lambda c: not (c.batch_norm and c.batch_size == 1),
-     lambda c: "batch norm needs a batch size of at least 2: the variance of a single sample is 0"),
-    (lambda c: _whole(c.epochs, 1, MAX_EPOCHS), lambda c: f"epochs must be a whole number from 1 to {MAX_EPOCHS}, got {c.epochs!r}"),
+    (
+        lambda c: _whole(c.batch_size, 1, MAX_BATCH_SIZE),
+        lambda c: f"batch size must be a whole number from 1 to {MAX_BATCH_SIZE:,}, got {c.batch_size!r}",
+    ),
+    (
+        lambda c: not (c.batch_norm and c.batch_size == 1),
+        lambda c: "batch norm needs a batch size of at least 2: the variance of a single sample is 0",
+    ),
+    (
+        lambda c: _whole(c.epochs, 1, MAX_EPOCHS),
+        lambda c: f"epochs must be a whole number from 1 to {MAX_EPOCHS}, got {c.epochs!r}",
+    ),
     (lambda c: _whole(c.seed, 0, 2**32 - 1), lambda c: f"seed must be a whole number from 0 to 2³²−1, got {c.seed!r}"),
     (lambda c: c.backend in BACKENDS, lambda c: f"unknown backend {c.backend!r}: choose numpy or torch"),
     (lambda c: c.dtype in DTYPES, lambda c: f"unknown dtype {c.dtype!r}: choose float32 or float64"),
-]  # fmt: skip
+]
 
 
 def validate(config, n_inputs=None, n_classes=None, n_train=None):

@@ -218,12 +218,22 @@ class Trainer:
     def step_history(self):
         """Per-step mini-batch loss: columns step, epoch, loss."""
         n = len(self.step_loss)
-        return pd.DataFrame({"step": np.arange(1, n + 1), "epoch": np.fromiter(self.step_epoch, np.int64, n),
-                             "loss": np.fromiter(self.step_loss, np.float64, n)})  # fmt: skip
+        return pd.DataFrame(
+            {
+                "step": np.arange(1, n + 1),
+                "epoch": np.fromiter(self.step_epoch, np.int64, n),
+                "loss": np.fromiter(self.step_loss, np.float64, n),
+            }
+        )
 
     def grad_norms(self):
         """Per-step ‖∂L/∂W_l‖_F (when ``track_grad_norms``): columns step, layer, grad_norm."""
         L = self.n_layers
         n = len(self.step_grad_norms) // L
-        return pd.DataFrame({"step": np.repeat(np.arange(1, n + 1), L), "layer": np.tile(np.arange(1, L + 1), n),
-                             "grad_norm": np.fromiter(self.step_grad_norms, np.float64, n * L)})  # fmt: skip
+        return pd.DataFrame(
+            {
+                "step": np.repeat(np.arange(1, n + 1), L),
+                "layer": np.tile(np.arange(1, L + 1), n),
+                "grad_norm": np.fromiter(self.step_grad_norms, np.float64, n * L),
+            }
+        )

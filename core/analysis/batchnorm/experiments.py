@@ -51,8 +51,16 @@ def lr_sensitivity(data, config, rates=LR_GRID, epochs=10, max_train=None, progr
             diverged = train_to_end(trainer, tick=tick) is not None
             last = trainer.last_metrics()
             acc, loss = (last["val_accuracy"], last["val_loss"]) if last else (1 / data.n_classes, np.nan)
-            rows.append({"run": run, "lr": lr, "val_accuracy": acc, "val_loss": loss,
-                         "epochs_done": trainer.epoch, "diverged": diverged})  # fmt: skip
+            rows.append(
+                {
+                    "run": run,
+                    "lr": lr,
+                    "val_accuracy": acc,
+                    "val_loss": loss,
+                    "epochs_done": trainer.epoch,
+                    "diverged": diverged,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -64,8 +72,15 @@ def sweep_summary(sweep, within=0.9):
     for run in RUNS:
         r = sweep[sweep["run"] == run]
         best = r.loc[r["val_accuracy"].idxmax()]
-        rows.append({"run": run, "best_lr": best["lr"], "best_accuracy": best["val_accuracy"],
-                     "good_rates": int((r["val_accuracy"] >= target).sum()), "diverged": int(r["diverged"].sum())})  # fmt: skip
+        rows.append(
+            {
+                "run": run,
+                "best_lr": best["lr"],
+                "best_accuracy": best["val_accuracy"],
+                "good_rates": int((r["val_accuracy"] >= target).sum()),
+                "diverged": int(r["diverged"].sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -94,8 +109,15 @@ def course_experiment(data, config=COURSE_RECIPE, max_train=None, progress=None)
         diverged = train_to_end(trainer, tick=tick)
         test, last = trainer.test_metrics(), trainer.last_metrics() or {"val_accuracy": np.nan}
         histories.append(trainer.history().assign(run=run))
-        rows.append({"run": run, "test_accuracy": test["test_accuracy"], "test_loss": test["test_loss"],
-                     "best_epoch": test["best_epoch"], "final_val_accuracy": last["val_accuracy"],
-                     "diverged": diverged})  # fmt: skip
+        rows.append(
+            {
+                "run": run,
+                "test_accuracy": test["test_accuracy"],
+                "test_loss": test["test_loss"],
+                "best_epoch": test["best_epoch"],
+                "final_val_accuracy": last["val_accuracy"],
+                "diverged": diverged,
+            }
+        )
     history = pd.concat(histories, ignore_index=True)[["run", "epoch", "split", "metric", "value"]]
     return CourseResult(history, pd.DataFrame(rows))

@@ -35,9 +35,16 @@ def bn_parameter_count(n_inputs, hidden_dims, n_classes):
     rows = []
     for l, (H_prev, H) in enumerate(zip(widths[:-1], widths[1:]), start=1):
         hidden = l < len(widths) - 1
-        row = {"layer": str(l), "units": H, "weights": H * H_prev, "biases_without": H,
-               "biases_with": 0 if hidden else H, "gamma": H if hidden else 0, "beta": H if hidden else 0,
-               "buffers": 2 * H if hidden else 0}  # fmt: skip
+        row = {
+            "layer": str(l),
+            "units": H,
+            "weights": H * H_prev,
+            "biases_without": H,
+            "biases_with": 0 if hidden else H,
+            "gamma": H if hidden else 0,
+            "beta": H if hidden else 0,
+            "buffers": 2 * H if hidden else 0,
+        }
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame["trained_without"] = frame["weights"] + frame["biases_without"]
@@ -45,8 +52,19 @@ def bn_parameter_count(n_inputs, hidden_dims, n_classes):
     frame["added"] = frame["trained_with"] - frame["trained_without"]
     total = frame.drop(columns="layer").sum().to_dict() | {"layer": "total"}
     frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
-    cols = ["layer", "units", "weights", "biases_without", "trained_without", "biases_with", "gamma", "beta",
-            "trained_with", "buffers", "added"]  # fmt: skip
+    cols = [
+        "layer",
+        "units",
+        "weights",
+        "biases_without",
+        "trained_without",
+        "biases_with",
+        "gamma",
+        "beta",
+        "trained_with",
+        "buffers",
+        "added",
+    ]
     return frame[cols]
 
 
@@ -109,12 +127,17 @@ def gamma_beta_sums(weights, activation, X, y, layer, unit, autograd=True):
 
         torch_side = autograd_pass(weights, activation, X, y, mode="train")["grads"]
     return GammaBetaSums(
-        layer=layer, unit=j, terms=terms, dbeta_sum=float(dy.sum()), dgamma_sum=float((dy * x_hat).sum()),
-        dbeta_backward=float(bn.grads["bias"][j]), dgamma_backward=float(bn.grads["weight"][j]),
+        layer=layer,
+        unit=j,
+        terms=terms,
+        dbeta_sum=float(dy.sum()),
+        dgamma_sum=float((dy * x_hat).sum()),
+        dbeta_backward=float(bn.grads["bias"][j]),
+        dgamma_backward=float(bn.grads["weight"][j]),
         dbeta_autograd=None if torch_side is None else float(torch_side[f"beta{layer}"][j]),
         dgamma_autograd=None if torch_side is None else float(torch_side[f"gamma{layer}"][j]),
         loss=float(loss),
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -131,8 +154,10 @@ class BatchDependence:
         """The first ``units`` units as rows, a column per (mode, batch): "training mode, batch A", …"""
         shown = self.values[self.values["unit"] < units]
         wide = shown.pivot_table(index="unit", columns=["mode", "batch"], values="value", sort=False)
-        wide.columns = [f"{'training' if m == 'train' else 'eval'} mode, {'alone' if b == 'alone' else 'batch ' + b}"
-                        for m, b in wide.columns]  # fmt: skip
+        wide.columns = [
+            f"{'training' if m == 'train' else 'eval'} mode, {'alone' if b == 'alone' else 'batch ' + b}"
+            for m, b in wide.columns
+        ]
         return wide
 
 

@@ -47,8 +47,9 @@ def train_subset(data, max_train=None, test=True):
     with ``test=False``, no test samples (a ``Trainer`` copies every split: CIFAR-10's test set is 250 MB)."""
     n = len(data.y_train) if max_train is None else min(max_train, len(data.y_train))
     k = len(data.y_test) if test else 0
-    return replace(data, X_train=data.X_train[:n], y_train=data.y_train[:n], X_test=data.X_test[:k],
-                   y_test=data.y_test[:k])  # fmt: skip
+    return replace(
+        data, X_train=data.X_train[:n], y_train=data.y_train[:n], X_test=data.X_test[:k], y_test=data.y_test[:k]
+    )
 
 
 def snapshot_epochs(epochs):
@@ -120,8 +121,12 @@ QUANTITIES = ("pre-activation", "post-activation")  # u (z, or batch norm's outp
 def _cells(snapshots):
     """[((run, epoch), layer (1-based), quantity, values)] over ``snapshots``, values as ``kept_values``."""
     kept = {key: kept_values(layers) for key, layers in snapshots.items()}
-    return [(key, l, quantity, pair[qi]) for key, layers in kept.items() for l, pair in enumerate(layers, start=1)
-            for qi, quantity in enumerate(QUANTITIES)]  # fmt: skip
+    return [
+        (key, l, quantity, pair[qi])
+        for key, layers in kept.items()
+        for l, pair in enumerate(layers, start=1)
+        for qi, quantity in enumerate(QUANTITIES)
+    ]
 
 
 def histograms(snapshots, bins=30, by_run=False):
@@ -154,18 +159,38 @@ def histograms(snapshots, bins=30, by_run=False):
     for (run, epoch), l, q, v in cells:
         e = edges[group((run, epoch), l, q)]
         c, _ = np.histogram(v, e)
-        frames.append(pd.DataFrame({"run": run, "epoch": epoch, "layer": l, "quantity": q, "bin_start": e[:-1],
-                                    "bin_end": e[1:], "count": c, "share": c / max(v.size, 1)}))  # fmt: skip
+        frames.append(
+            pd.DataFrame(
+                {
+                    "run": run,
+                    "epoch": epoch,
+                    "layer": l,
+                    "quantity": q,
+                    "bin_start": e[:-1],
+                    "bin_end": e[1:],
+                    "count": c,
+                    "share": c / max(v.size, 1),
+                }
+            )
+        )
     cols = ["run", "epoch", "layer", "quantity", "bin_start", "bin_end", "count", "share"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
 
 
 def moments(snapshots):
     """Mean and standard deviation of each histogram's values: run, epoch, layer, quantity, mean, std, n."""
-    rows = [{"run": run, "epoch": epoch, "layer": l, "quantity": q,
-             "mean": float(v.mean(dtype=np.float64)) if v.size else np.nan,
-             "std": float(v.std(dtype=np.float64)) if v.size else np.nan, "n": int(v.size)}
-            for (run, epoch), l, q, v in _cells(snapshots)]  # fmt: skip
+    rows = [
+        {
+            "run": run,
+            "epoch": epoch,
+            "layer": l,
+            "quantity": q,
+            "mean": float(v.mean(dtype=np.float64)) if v.size else np.nan,
+            "std": float(v.std(dtype=np.float64)) if v.size else np.nan,
+            "n": int(v.size),
+        }
+        for (run, epoch), l, q, v in _cells(snapshots)
+    ]
     return pd.DataFrame(rows, columns=["run", "epoch", "layer", "quantity", "mean", "std", "n"])
 
 
@@ -254,10 +279,15 @@ def paired_runs(data, config, epochs=None, snapshots=None, bins=30, max_train=No
     return PairedRuns(
         history=cat(out["history"], ["run", "epoch", "split", "metric", "value"]),
         health=cat(out["health"], ["run", "epoch", "layer", "measure", "fraction"]),
-        histograms=histograms(snaps, bins), histograms_per_run=histograms(snaps, bins, by_run=True),
-        moments=moments(snaps), initial=out["initial"], final=out["final"],
-        diverged=out["diverged"], epochs=tuple(sorted({e for _, e in snaps})), configs=configs,
-    )  # fmt: skip
+        histograms=histograms(snaps, bins),
+        histograms_per_run=histograms(snaps, bins, by_run=True),
+        moments=moments(snaps),
+        initial=out["initial"],
+        final=out["final"],
+        diverged=out["diverged"],
+        epochs=tuple(sorted({e for _, e in snaps})),
+        configs=configs,
+    )
 
 
 def start_difference(initial):

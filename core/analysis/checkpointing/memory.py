@@ -64,8 +64,12 @@ def plain_activation_bytes(depth, width, batch, batch_norm=False):
 
 def check_sizes(depth, width, batch, ks=(), batch_norm=False, reps=0):
     """Refuse, before anything is allocated, sizes beyond the limits or a bad k (``MeasurementError``)."""
-    for name, value, lo, hi in (("depth", depth, 1, MAX_DEPTH), ("width", width, 1, MAX_WIDTH),
-                                ("batch", batch, 2, MAX_BATCH), ("reps", reps, 0, MAX_REPS)):  # fmt: skip
+    for name, value, lo, hi in (
+        ("depth", depth, 1, MAX_DEPTH),
+        ("width", width, 1, MAX_WIDTH),
+        ("batch", batch, 2, MAX_BATCH),
+        ("reps", reps, 0, MAX_REPS),
+    ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
             raise MeasurementError(f"{name} must be a whole number from {lo} to {hi}, got {value!r}")
     estimate = plain_activation_bytes(depth, width, batch, batch_norm)
@@ -147,9 +151,17 @@ def _measured_costs(net, ks, reps, tick):
             tick()
     if backend == "numpy":
         model.clear_cache()
-    return [StepCost(backend, L - 1, None if k is None else checkpoint_interval(k, L), int(peak),
-                     float(np.median(t[1:])) if reps > 0 else float("nan"), float(loss))
-            for k, (peak, loss), t in zip(ks, peaks, times)]  # fmt: skip
+    return [
+        StepCost(
+            backend,
+            L - 1,
+            None if k is None else checkpoint_interval(k, L),
+            int(peak),
+            float(np.median(t[1:])) if reps > 0 else float("nan"),
+            float(loss),
+        )
+        for k, (peak, loss), t in zip(ks, peaks, times)
+    ]
 
 
 def _numpy_peaks(mlp, x, y, ks, tick):

@@ -70,6 +70,7 @@ def backward_steps(depth, k, width=3, batch=4, seed=0):
     for step, (action, cached, checkpoints) in enumerate(steps):
         for j in range(L):
             state = "cached" if j in cached else "checkpoint" if j in checkpoints else "not in memory"
-            rows.append({"step": step, "action": action, "layer": j + 1, "state": state,
-                         "in_memory": len(cached | checkpoints)})  # fmt: skip
+            rows.append(
+                {"step": step, "action": action, "layer": j + 1, "state": state, "in_memory": len(cached | checkpoints)}
+            )
     return pd.DataFrame(rows)

@@ -29,11 +29,21 @@ def _rows(costs, width, batch, settings):
     rows = []
     for cost, k in zip(costs, settings):
         L = cost.depth + 1
-        rows.append({
-            "backend": cost.backend, "variant": variant_name(k), "depth": cost.depth, "layers": L, "width": width,
-            "batch": batch, "k": cost.k, "checkpoints": None if cost.k is None else math.ceil(L / cost.k),
-            "peak_bytes": cost.peak_bytes, "peak_mb": cost.peak_bytes / 1e6, "seconds": cost.seconds,
-        })  # fmt: skip
+        rows.append(
+            {
+                "backend": cost.backend,
+                "variant": variant_name(k),
+                "depth": cost.depth,
+                "layers": L,
+                "width": width,
+                "batch": batch,
+                "k": cost.k,
+                "checkpoints": None if cost.k is None else math.ceil(L / cost.k),
+                "peak_bytes": cost.peak_bytes,
+                "peak_mb": cost.peak_bytes / 1e6,
+                "seconds": cost.seconds,
+            }
+        )
     frame = pd.DataFrame(rows)
     return frame.astype({"k": "Int64", "checkpoints": "Int64"})
 
@@ -53,8 +63,17 @@ def _sweep(groups, width, batch, reps, seed, batch_norm, progress):
     return _rows(costs, width, batch, settings)
 
 
-def depth_sweep(depths=DEPTHS, width=256, batch=128, ks=(None, "sqrt"), backends=("numpy",), reps=3, seed=0,
-                batch_norm=False, progress=None):  # fmt: skip
+def depth_sweep(
+    depths=DEPTHS,
+    width=256,
+    batch=128,
+    ks=(None, "sqrt"),
+    backends=("numpy",),
+    reps=3,
+    seed=0,
+    batch_norm=False,
+    progress=None,
+):
     """Peak memory and time per step for every depth × setting of k × backend.
 
     Args:
@@ -120,8 +139,16 @@ def fit_slopes(sweep, quantities=("peak_bytes", "seconds")):
             if len(np.unique(logn[ok])) >= 2:
                 slope, intercept = np.polyfit(logn[ok], np.log(values[ok]), 1)
                 prefactor = math.exp(intercept)
-            rows.append({"backend": backend, "variant": variant, "quantity": quantity, "slope": float(slope),
-                         "prefactor": float(prefactor), "points": int(ok.sum())})  # fmt: skip
+            rows.append(
+                {
+                    "backend": backend,
+                    "variant": variant,
+                    "quantity": quantity,
+                    "slope": float(slope),
+                    "prefactor": float(prefactor),
+                    "points": int(ok.sum()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -137,8 +164,10 @@ def reference_slopes(sweep, column="peak_mb"):
     for name, variant, power in (("∝ n", PLAIN, 1.0), ("∝ √n", variant_name("sqrt"), 0.5)):
         start = first[(first["variant"] == variant) & (first["depth"] == depths[0])][column]
         if len(start):
-            rows += [{"reference": name, "depth": int(d), "value": float(start.iloc[0]) * (d / depths[0]) ** power}
-                     for d in depths]  # fmt: skip
+            rows += [
+                {"reference": name, "depth": int(d), "value": float(start.iloc[0]) * (d / depths[0]) ** power}
+                for d in depths
+            ]
     return pd.DataFrame(rows, columns=["reference", "depth", "value"])
 
 

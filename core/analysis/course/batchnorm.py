@@ -1,4 +1,5 @@
-"""The batch-norm questions of the course (6–11), each answered by an experiment: see ``core.analysis.course.questions``.
+"""The batch-norm questions of the course (6–11), each answered by an experiment
+(see ``core.analysis.course.questions``).
 
 Every run without and with batch norm starts from the same weights and sees the same batches
 (``core.analysis.batchnorm.study``); a batch-norm layer sits between a hidden Linear and its activation.
@@ -24,8 +25,9 @@ from core.training.trainer import Trainer
 
 WITHOUT, WITH = RUNS
 BN_RECIPE = COURSE_RECIPE.replace(batch_norm=True, epochs=1, dtype="float64")  # the course net with BN, one epoch
-DEEP_RELU = COURSE_RECIPE.replace(hidden_dims=(32,) * 6, activation="relu", lr=1.0, batch_size=32, epochs=3,
-                                  dtype="float64")  # fmt: skip
+DEEP_RELU = COURSE_RECIPE.replace(
+    hidden_dims=(32,) * 6, activation="relu", lr=1.0, batch_size=32, epochs=3, dtype="float64"
+)
 DEEP_TANH = DEEP_RELU.replace(hidden_dims=(32,) * 3, activation="tanh")
 
 
@@ -61,32 +63,52 @@ def gamma_beta_gradients(data, config=BN_RECIPE, layer=1, unit=0, batch=128, h=1
     loss = lambda: softmax_cross_entropy(mlp.logits(X), y)[0]  # noqa: E731  training mode: the batch's statistics
     fd = {key: float(numerical_gradient(loss, bn.params[key][unit : unit + 1], h)[0]) for key in ("weight", "bias")}
     t = s.terms
-    frame = pd.concat([pd.DataFrame({"n": t["n"], "gradient": "∂L/∂β", "term": t["dy"], "running_sum": t["dy"].cumsum()}),
-                       pd.DataFrame({"n": t["n"], "gradient": "∂L/∂γ", "term": t["dy_x_hat"],
-                                     "running_sum": t["dy_x_hat"].cumsum()})], ignore_index=True)  # fmt: skip
-    figures = {"dbeta_sum": s.dbeta_sum, "dgamma_sum": s.dgamma_sum, "dbeta_backward": s.dbeta_backward,
-               "dgamma_backward": s.dgamma_backward, "dbeta_autograd": s.dbeta_autograd,
-               "dgamma_autograd": s.dgamma_autograd, "dbeta_fd": fd["bias"], "dgamma_fd": fd["weight"],
-               "autograd_diff": max(abs(s.dbeta_sum - s.dbeta_autograd), abs(s.dgamma_sum - s.dgamma_autograd)),
-               "fd_diff": max(abs(s.dbeta_sum - fd["bias"]), abs(s.dgamma_sum - fd["weight"])),
-               "batch": len(y), "loss": s.loss}  # fmt: skip
+    frame = pd.concat(
+        [
+            pd.DataFrame({"n": t["n"], "gradient": "∂L/∂β", "term": t["dy"], "running_sum": t["dy"].cumsum()}),
+            pd.DataFrame(
+                {"n": t["n"], "gradient": "∂L/∂γ", "term": t["dy_x_hat"], "running_sum": t["dy_x_hat"].cumsum()}
+            ),
+        ],
+        ignore_index=True,
+    )
+    figures = {
+        "dbeta_sum": s.dbeta_sum,
+        "dgamma_sum": s.dgamma_sum,
+        "dbeta_backward": s.dbeta_backward,
+        "dgamma_backward": s.dgamma_backward,
+        "dbeta_autograd": s.dbeta_autograd,
+        "dgamma_autograd": s.dgamma_autograd,
+        "dbeta_fd": fd["bias"],
+        "dgamma_fd": fd["weight"],
+        "autograd_diff": max(abs(s.dbeta_sum - s.dbeta_autograd), abs(s.dgamma_sum - s.dgamma_autograd)),
+        "fd_diff": max(abs(s.dbeta_sum - fd["bias"]), abs(s.dgamma_sum - fd["weight"])),
+        "batch": len(y),
+        "loss": s.loss,
+    }
     f = figures
     answer = (
         f"Batch norm's output for unit j = {unit} of hidden layer {layer} is yₙ = γⱼ x̂ₙ + βⱼ for each sample n of the "
         f"batch. ∂y/∂β = 1 and ∂y/∂γ = x̂, and γⱼ, βⱼ are shared by all {f['batch']} samples, so their gradients are "
         f"sums over the batch: **∂L/∂β = Σₙ ∂L/∂yₙ = {f['dbeta_sum']:.10g}** and **∂L/∂γ = Σₙ ∂L/∂yₙ · x̂ₙ = "
-        f"{f['dgamma_sum']:.10g}**. PyTorch autograd, from the same weights and batch, gives {f['dbeta_autograd']:.10g} "
+        f"{f['dgamma_sum']:.10g}**. PyTorch autograd, from the same weights and batch, gives "
+        f"{f['dbeta_autograd']:.10g} "
         f"and {f['dgamma_autograd']:.10g} (largest difference {f['autograd_diff']:.1e}); central finite differences "
         f"give {f['dbeta_fd']:.10g} and {f['dgamma_fd']:.10g} (largest difference {f['fd_diff']:.1e}, the error "
         f"of central differences with step h = {h:g})."
     )
-    method = (f"The course network with batch norm after its hidden layer, trained {config.epochs} epoch{'s' * (config.epochs != 1)} on "
-              f"{data_name(data)}; the sums from the MLP's caches after one training-mode forward and backward on the "
-              f"first {f['batch']} training samples (`gamma_beta_sums`), float64; loss on that batch "
-              f"{f['loss']:.4f}.")  # fmt: skip
+    method = (
+        f"The course network with batch norm after its hidden layer, trained {config.epochs} "
+        f"epoch{'s' * (config.epochs != 1)} on "
+        f"{data_name(data)}; the sums from the MLP's caches after one training-mode forward and backward on the "
+        f"first {f['batch']} training samples (`gamma_beta_sums`), float64; loss on that batch "
+        f"{f['loss']:.4f}."
+    )
     query = recipe_query(config.replace(epochs=COURSE_RECIPE.epochs), data.name, dtype="float64")
-    links = (Link("batch-norm", "∂L/∂γ and ∂L/∂β for any unit and batch", query),
-             Link("backward", "δ through batch norm, layer by layer", query))  # fmt: skip
+    links = (
+        Link("batch-norm", "∂L/∂γ and ∂L/∂β for any unit and batch", query),
+        Link("backward", "δ through batch norm, layer by layer", query),
+    )
     return Answer(6, answer, method, figures, frame, links, tuple(gamma_beta_latex(s)))
 
 
@@ -113,16 +135,29 @@ def bn_parameters(n_inputs=64, hidden_dims=(128,), n_classes=10):
     with_bn = MLP(n_inputs, hidden_dims, n_classes, rng=np.random.default_rng(0), batch_norm=True).n_parameters()
     count = bn_parameter_count(n_inputs, hidden_dims, n_classes).set_index("layer")
     first = count.loc["1"]
-    rows = [(WITHOUT, "W (weights)", "trained", first["weights"]), (WITHOUT, "b (bias)", "trained", first["biases_without"]),
-            (WITH, "W (weights)", "trained", first["weights"]), (WITH, "γ (scale)", "trained", first["gamma"]),
-            (WITH, "β (shift)", "trained", first["beta"]), (WITH, "running mean", "buffer", H),
-            (WITH, "running variance", "buffer", H)]  # fmt: skip
+    rows = [
+        (WITHOUT, "W (weights)", "trained", first["weights"]),
+        (WITHOUT, "b (bias)", "trained", first["biases_without"]),
+        (WITH, "W (weights)", "trained", first["weights"]),
+        (WITH, "γ (scale)", "trained", first["gamma"]),
+        (WITH, "β (shift)", "trained", first["beta"]),
+        (WITH, "running mean", "buffer", H),
+        (WITH, "running variance", "buffer", H),
+    ]
     frame = pd.DataFrame(rows, columns=["network", "array", "kind", "count"]).astype({"count": "int64"})
-    figures = {"units": H, "bn_trained": int(numpy_trained), "bn_buffers": int(numpy_buffers),
-               "per_unit_trained": numpy_trained / H, "per_unit_buffers": numpy_buffers / H,
-               "torch_trained": int(torch_trained), "torch_buffers": int(sum(torch_buffers.values())),
-               "torch_extra_buffer": int(torch_buffers.get("num_batches_tracked", 0)),
-               "net_without": int(without), "net_with": int(with_bn), "added": int(with_bn - without)}  # fmt: skip
+    figures = {
+        "units": H,
+        "bn_trained": int(numpy_trained),
+        "bn_buffers": int(numpy_buffers),
+        "per_unit_trained": numpy_trained / H,
+        "per_unit_buffers": numpy_buffers / H,
+        "torch_trained": int(torch_trained),
+        "torch_buffers": int(sum(torch_buffers.values())),
+        "torch_extra_buffer": int(torch_buffers.get("num_batches_tracked", 0)),
+        "net_without": int(without),
+        "net_with": int(with_bn),
+        "added": int(with_bn - without),
+    }
     f = figures
     widths = " → ".join(str(w) for w in (n_inputs, *hidden_dims, n_classes))
     answer = (
@@ -136,11 +171,15 @@ def bn_parameters(n_inputs=64, hidden_dims=(128,), n_classes=10):
         f"`BatchNorm1d({H})` has the same {f['torch_trained']} parameters and {f['torch_buffers']} buffer numbers: the "
         f"two statistics plus num_batches_tracked ({f['torch_extra_buffer']} integer, used only when momentum is None)."
     )
-    method = ("Counted on the modules: `BatchNormModule.params` and its running estimates, `torch.nn.BatchNorm1d`'s "
-              "`parameters()` and `named_buffers()`, `MLP.n_parameters()` without and with batch norm.")  # fmt: skip
+    method = (
+        "Counted on the modules: `BatchNormModule.params` and its running estimates, `torch.nn.BatchNorm1d`'s "
+        "`parameters()` and `named_buffers()`, `MLP.n_parameters()` without and with batch norm."
+    )
     query = recipe_query(COURSE_RECIPE.replace(batch_norm=True), "digits", dtype="float64")
-    links = (Link("batch-norm", "Parameter counts of any network", query),
-             Link("forward", "Batch norm as a step of the forward pass", query))  # fmt: skip
+    links = (
+        Link("batch-norm", "Parameter counts of any network", query),
+        Link("forward", "Batch norm as a step of the forward pass", query),
+    )
     return Answer(7, answer, method, figures, frame, links)
 
 
@@ -160,8 +199,9 @@ def bn_inference(data, config=BN_RECIPE, batch_size=8, sample=0, seed=0):
         raise CourseError(f"the batch size must be from 2 to {len(X) // 2}, got {batch_size!r}")
     rng = np.random.default_rng(seed)
     others = rng.permutation(np.delete(np.arange(len(X)), sample))
-    dep = batch_dependence(weights, config.activation, X, sample, others[: batch_size - 1],
-                           others[batch_size - 1 : 2 * batch_size - 2])  # fmt: skip
+    dep = batch_dependence(
+        weights, config.activation, X, sample, others[: batch_size - 1], others[batch_size - 1 : 2 * batch_size - 2]
+    )
     probs = {}
     for mode in ("train", "eval"):
         for split in ("first", "second"):
@@ -196,12 +236,17 @@ def bn_inference(data, config=BN_RECIPE, batch_size=8, sample=0, seed=0):
         "inputs that happen to share its batch (or work for a batch of one), so a trained network is switched to eval "
         "mode before it predicts."
     )
-    method = (f"The course network with batch norm after its hidden layer, trained {config.epochs} epoch{'s' * (config.epochs != 1)} on "
-              f"{data_name(data)}; `batch_dependence` for the sample (hidden layer 1), and the NumPy MLP's forward in "
-              "training and in eval mode over two seeded splits of the validation set.")  # fmt: skip
+    method = (
+        f"The course network with batch norm after its hidden layer, trained {config.epochs} "
+        f"epoch{'s' * (config.epochs != 1)} on "
+        f"{data_name(data)}; `batch_dependence` for the sample (hidden layer 1), and the NumPy MLP's forward in "
+        "training and in eval mode over two seeded splits of the validation set."
+    )
     query = recipe_query(config.replace(epochs=COURSE_RECIPE.epochs), data.name, dtype="float64")
-    links = (Link("batch-norm", "Training mode vs eval mode for any sample", query),
-             Link("forward", "One sample through batch norm in eval mode", query))  # fmt: skip
+    links = (
+        Link("batch-norm", "Training mode vs eval mode for any sample", query),
+        Link("forward", "One sample through batch norm in eval mode", query),
+    )
     train = dep.values[dep.values["mode"] == "train"].pivot(index="unit", columns="batch", values="value")
     shown = (train["A"] - train["B"]).abs().nlargest(8).index  # the units where the batch matters most
     return Answer(8, answer, method, figures, dep.values[dep.values["unit"].isin(shown)], links)
@@ -224,16 +269,24 @@ def dead_relus(data, config=DEEP_RELU, progress=None):
     start = dead[dead["epoch"] == 0].groupby("run")["fraction"].max()
     acc = pair.history[(pair.history.metric == "accuracy") & (pair.history.split == "validation")]
     final = acc.groupby("run")["value"].last()
-    figures = {"dead_without": float(top.loc[WITHOUT, "fraction"]), "dead_with": float(top.loc[WITH, "fraction"]),
-               "layer_without": int(top.loc[WITHOUT, "layer"]), "layer_with": int(top.loc[WITH, "layer"]),
-               "start_without": float(start[WITHOUT]), "start_with": float(start[WITH]),
-               "val_without": float(final.get(WITHOUT, np.nan)), "val_with": float(final.get(WITH, np.nan)),
-               "epochs": config.epochs, "lr": config.lr}  # fmt: skip
+    figures = {
+        "dead_without": float(top.loc[WITHOUT, "fraction"]),
+        "dead_with": float(top.loc[WITH, "fraction"]),
+        "layer_without": int(top.loc[WITHOUT, "layer"]),
+        "layer_with": int(top.loc[WITH, "layer"]),
+        "start_without": float(start[WITHOUT]),
+        "start_with": float(start[WITH]),
+        "val_without": float(final.get(WITHOUT, np.nan)),
+        "val_with": float(final.get(WITH, np.nan)),
+        "epochs": config.epochs,
+        "lr": config.lr,
+    }
     f = figures
     H = config.hidden_dims
     answer = (
         f"A {len(H)} × {H[0]} ReLU net on {data_name(data)}, trained at learning rate {config.lr:g} (batch "
-        f"{config.batch_size}) for {config.epochs} epochs, twice from the same weights: at the end **{pct(f['dead_without'], 0)}** of "
+        f"{config.batch_size}) for {config.epochs} epochs, twice from the same weights: at the end "
+        f"**{pct(f['dead_without'], 0)}** of "
         f"the units of its worst layer (hidden {f['layer_without']}) are dead without batch norm, against "
         f"**{pct(f['dead_with'], 0)}** with it (worst: hidden {f['layer_with']}); at the start "
         f"{pct(f['start_without'], 0)} and {pct(f['start_with'], 0)}. Validation accuracy: "
@@ -242,11 +295,15 @@ def dead_relus(data, config=DEEP_RELU, progress=None):
         "for good; batch norm re-centres each unit's input on the batch mean at every step, so part of every batch "
         "stays on the live side whatever the weights did."
     )
-    method = ("`paired_runs`: both runs from the same initial weights and mini-batches; a unit is dead when its input "
-              "is ≤ 0 for every validation sample (eval mode), the figure is the largest share in any hidden layer.")  # fmt: skip
-    links = (Link("batch-norm", "Dead units at this learning rate, layer by layer", recipe_query(config, data.name)),
-             Link("playground", "Train it live without batch norm", recipe_query(config, data.name)),
-             Link("playground", "… and with batch norm", recipe_query(config.replace(batch_norm=True), data.name)))  # fmt: skip
+    method = (
+        "`paired_runs`: both runs from the same initial weights and mini-batches; a unit is dead when its input "
+        "is ≤ 0 for every validation sample (eval mode), the figure is the largest share in any hidden layer."
+    )
+    links = (
+        Link("batch-norm", "Dead units at this learning rate, layer by layer", recipe_query(config, data.name)),
+        Link("playground", "Train it live without batch norm", recipe_query(config, data.name)),
+        Link("playground", "… and with batch norm", recipe_query(config.replace(batch_norm=True), data.name)),
+    )
     return Answer(9, answer, method, figures, pair.health, links)
 
 
@@ -265,9 +322,18 @@ def bn_histograms(data, config=DEEP_TANH, progress=None):
     std0 = float(m.loc[(WITHOUT, 0, deepest, "pre-activation"), "std"])
     health = health_summary(pair.health).set_index(["measure", "run"])["fraction"]
     key = "saturated values" if ("saturated values", WITHOUT) in health.index else "dead units"
-    figures = {"std_without": std[WITHOUT], "std_with": std[WITH], "mean_without": mean[WITHOUT],
-               "mean_with": mean[WITH], "std_start": std0, "measure": key, "unhealthy_without": float(health[key, WITHOUT]),
-               "unhealthy_with": float(health[key, WITH]), "epoch": int(last), "layer": deepest}  # fmt: skip
+    figures = {
+        "std_without": std[WITHOUT],
+        "std_with": std[WITH],
+        "mean_without": mean[WITHOUT],
+        "mean_with": mean[WITH],
+        "std_start": std0,
+        "measure": key,
+        "unhealthy_without": float(health[key, WITHOUT]),
+        "unhealthy_with": float(health[key, WITH]),
+        "epoch": int(last),
+        "layer": deepest,
+    }
     f = figures
     H = config.hidden_dims
     answer = (
@@ -280,10 +346,14 @@ def bn_histograms(data, config=DEEP_TANH, progress=None):
         "norm (the largest share in any layer). Batch norm re-centres and re-scales every unit's input at every step, "
         "and γ, β move it only as far as the loss asks, so the inputs stay where f has a slope and gradients flow."
     )
-    method = (f"`paired_runs`: histograms on the validation set in eval mode at epochs {', '.join(map(str, pair.epochs))}, "
-              "with bin edges shared by both runs; mean ± std from `moments`.")  # fmt: skip
-    links = (Link("batch-norm", "Histograms of any network, epoch by epoch", recipe_query(config, data.name)),
-             Link("backward", "Gradient norms per layer over training", recipe_query(config, data.name)))  # fmt: skip
+    method = (
+        f"`paired_runs`: histograms on the validation set in eval mode at epochs {', '.join(map(str, pair.epochs))}, "
+        "with bin edges shared by both runs; mean ± std from `moments`."
+    )
+    links = (
+        Link("batch-norm", "Histograms of any network, epoch by epoch", recipe_query(config, data.name)),
+        Link("backward", "Gradient norms per layer over training", recipe_query(config, data.name)),
+    )
     return Answer(10, answer, method, figures, pair.histograms, links)
 
 
@@ -305,16 +375,26 @@ def course_batchnorm(data, config=COURSE_RECIPE, max_train=None, progress=None):
         raise CourseError(f"a run diverged in its first epoch: {'; '.join(m for m in test['diverged'] if m)}")
     target = float(val[WITHOUT].iloc[-1])  # the final validation accuracy without batch norm
     reached = val.index[val[WITH] >= target]
-    figures = {"test_without": float(test.loc[WITHOUT, "test_accuracy"]), "test_with": float(test.loc[WITH, "test_accuracy"]),
-               "val1_without": float(val[WITHOUT].iloc[0]), "val1_with": float(val[WITH].iloc[0]),
-               "loss1_without": float(loss[WITHOUT].iloc[0]), "loss1_with": float(loss[WITH].iloc[0]),
-               "loss_last_without": float(loss[WITHOUT].iloc[-1]), "loss_last_with": float(loss[WITH].iloc[-1]),
-               "epochs": int(val.index[-1]), "epoch_reached": int(reached[0]) if len(reached) else None}  # fmt: skip
+    figures = {
+        "test_without": float(test.loc[WITHOUT, "test_accuracy"]),
+        "test_with": float(test.loc[WITH, "test_accuracy"]),
+        "val1_without": float(val[WITHOUT].iloc[0]),
+        "val1_with": float(val[WITH].iloc[0]),
+        "loss1_without": float(loss[WITHOUT].iloc[0]),
+        "loss1_with": float(loss[WITH].iloc[0]),
+        "loss_last_without": float(loss[WITHOUT].iloc[-1]),
+        "loss_last_with": float(loss[WITH].iloc[-1]),
+        "epochs": int(val.index[-1]),
+        "epoch_reached": int(reached[0]) if len(reached) else None,
+    }
     f = figures
     gain = 100 * (f["test_with"] - f["test_without"])
-    reach = (f"reaches the final validation accuracy of the run without it ({pct(target)}) at epoch "
-             f"**{f['epoch_reached']}** of {f['epochs']}" if f["epoch_reached"] else
-             f"does not reach the final validation accuracy of the run without it ({pct(target)})")  # fmt: skip
+    reach = (
+        f"reaches the final validation accuracy of the run without it ({pct(target)}) at epoch "
+        f"**{f['epoch_reached']}** of {f['epochs']}"
+        if f["epoch_reached"]
+        else f"does not reach the final validation accuracy of the run without it ({pct(target)})"
+    )
     answer = (
         f"The course network on {data_name(data)}, trained twice from the same weights and batches: test accuracy "
         f"**{pct(f['test_without'], 2)} without batch norm** and **{pct(f['test_with'], 2)} with it** "
@@ -326,10 +406,14 @@ def course_batchnorm(data, config=COURSE_RECIPE, max_train=None, progress=None):
     if data.name != "cifar10":
         answer += " The course asks this on CIFAR-10; choose it in the sidebar where its files are present."
     n = len(data.y_train) if max_train is None else min(max_train, len(data.y_train))
-    method = (f"`course_experiment`: {', '.join(str(w) for w in config.hidden_dims)} {config.activation.upper()} units, "
-              f"SGD lr {config.lr:g}, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}, "
-              f"{config.dtype}, on {n:,} training images; test accuracy with each run's best-on-validation weights.")  # fmt: skip
+    method = (
+        f"`course_experiment`: {', '.join(str(w) for w in config.hidden_dims)} {config.activation.upper()} units, "
+        f"SGD lr {config.lr:g}, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}, "
+        f"{config.dtype}, on {n:,} training images; test accuracy with each run's best-on-validation weights."
+    )
     query = recipe_query(config, data.name)
-    links = (Link("batch-norm", "The assignment's experiment on the Batch norm page", query),
-             Link("playground", "Train the course network with batch norm", recipe_query(config, data.name, batch_norm="1")))  # fmt: skip
+    links = (
+        Link("batch-norm", "The assignment's experiment on the Batch norm page", query),
+        Link("playground", "Train the course network with batch norm", recipe_query(config, data.name, batch_norm="1")),
+    )
     return Answer(11, answer, method, figures, h, links)

@@ -56,10 +56,20 @@ class Answer:
 def recipe_query(config, dataset, **extra):
     """The URL query of ``config`` (a ``TrainConfig`` with equal hidden widths) on ``dataset``, plus ``extra``."""
     width = config.hidden_dims[0] if config.hidden_dims else 1  # the app's width of a net without hidden layers
-    query = {"dataset": dataset, "depth": len(config.hidden_dims), "width": width, "activation": config.activation,
-             "batch_norm": int(config.batch_norm), "optimizer": config.optimizer, "lr": config.lr,
-             "batch_size": config.batch_size, "epochs": config.epochs, "seed": config.seed, "backend": config.backend,
-             "dtype": config.dtype}  # fmt: skip
+    query = {
+        "dataset": dataset,
+        "depth": len(config.hidden_dims),
+        "width": width,
+        "activation": config.activation,
+        "batch_norm": int(config.batch_norm),
+        "optimizer": config.optimizer,
+        "lr": config.lr,
+        "batch_size": config.batch_size,
+        "epochs": config.epochs,
+        "seed": config.seed,
+        "backend": config.backend,
+        "dtype": config.dtype,
+    }
     return {k: str(v) for k, v in {**query, **extra}.items()}
 
 

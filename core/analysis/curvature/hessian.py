@@ -190,8 +190,9 @@ class LossHessian:
                 "use top_eigenvalues (Lanczos) instead"
             )
         if P * N * sum(s[0] for s in self.shapes if len(s) == 2) > 4e8:  # P products through every layer at once
-            raise HessianLimitError(f"the full Hessian of {P:,} parameters on {N:,} samples needs too much memory: "
-                                    "use fewer samples")  # fmt: skip
+            raise HessianLimitError(
+                f"the full Hessian of {P:,} parameters on {N:,} samples needs too much memory: use fewer samples"
+            )
         H = torch.autograd.functional.hessian(self.loss_at, self.theta.detach(), vectorize=True)
         return H.detach().numpy().astype(np.float64)
 
@@ -212,8 +213,10 @@ def _checked(weights, X, y):
         raise HessianError(f"these are not the weights of one MLP: {e}") from None
     P = n_parameters(weights)
     if P > MAX_PARAMETERS:
-        raise HessianLimitError(f"the Hessian is computed for at most {MAX_PARAMETERS:,} parameters, this network "
-                                f"has {P:,}: use fewer or narrower hidden layers")  # fmt: skip
+        raise HessianLimitError(
+            f"the Hessian is computed for at most {MAX_PARAMETERS:,} parameters, this network "
+            f"has {P:,}: use fewer or narrower hidden layers"
+        )
     X, y = np.asarray(X), np.asarray(y)
     N = len(y) if y.ndim == 1 else -1
     if N > MAX_SAMPLES:
@@ -334,8 +337,14 @@ def spectral_density(H, n_runs=3, n_steps=60, seed=0, n_grid=400):
     nodes = pd.DataFrame(rows, columns=["run", "eigenvalue", "weight"])
     lam, tau = nodes["eigenvalue"].to_numpy(), nodes["weight"].to_numpy() / n_runs
     sigma = math.sqrt(1e-5 * max(1.0, lam.max() - lam.min()))
-    grid = np.unique(np.concatenate([np.linspace(lam.min() - 5 * sigma, lam.max() + 5 * sigma, n_grid),
-                                     (lam[:, None] + sigma * np.linspace(-3, 3, 7)).ravel()]))  # fmt: skip
+    grid = np.unique(
+        np.concatenate(
+            [
+                np.linspace(lam.min() - 5 * sigma, lam.max() + 5 * sigma, n_grid),
+                (lam[:, None] + sigma * np.linspace(-3, 3, 7)).ravel(),
+            ]
+        )
+    )
     gauss = np.exp(-0.5 * ((grid[:, None] - lam[None, :]) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
     frame = pd.DataFrame({"eigenvalue": grid, "density": gauss @ tau})  # (G, nodes) @ (nodes,)
     negative = float(tau[lam < -ZERO * np.abs(lam).max()].sum())

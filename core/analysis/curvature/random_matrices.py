@@ -50,6 +50,14 @@ def goe_positive_fraction(max_dim=30, n=1_000_000, seed=0):
     d = np.arange(1, max_dim + 1)
     positive = np.array(counts)
     p = positive / n
-    return pd.DataFrame({"d": d, "samples": n, "positive": positive, "fraction": p,
-                         "std_error": np.sqrt(p * (1 - p) / n), "upper95": np.where(positive == 0, 3 / n, np.nan),
-                         "coin_flip": 0.5**d})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "d": d,
+            "samples": n,
+            "positive": positive,
+            "fraction": p,
+            "std_error": np.sqrt(p * (1 - p) / n),
+            "upper95": np.where(positive == 0, 3 / n, np.nan),
+            "coin_flip": 0.5**d,
+        }
+    )

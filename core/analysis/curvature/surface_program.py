@@ -57,8 +57,14 @@ def _as_float(e):
         if isinstance(value, complex):
             raise ValueError("not real")
         return value
-    functions = {sp.sin: math.sin, sp.cos: math.cos, sp.exp: math.exp, sp.log: math.log, sp.tanh: math.tanh,
-                 sp.Abs: abs}  # fmt: skip
+    functions = {
+        sp.sin: math.sin,
+        sp.cos: math.cos,
+        sp.exp: math.exp,
+        sp.log: math.log,
+        sp.tanh: math.tanh,
+        sp.Abs: abs,
+    }
     if e.func not in functions:
         raise ValueError(f"cannot evaluate {e.func}")
     return functions[e.func](*args)
@@ -80,8 +86,10 @@ def _refuse_unsafe_numbers(tree):
             except (OverflowError, ValueError, ZeroDivisionError):
                 b = math.inf
             if not abs(b) <= MAX_EXPONENT:
-                raise SurfaceError(f"the exponent {sp.sstr(node.exp)} is too large or not a number: powers up to "
-                                   f"±{MAX_EXPONENT} are allowed")  # fmt: skip
+                raise SurfaceError(
+                    f"the exponent {sp.sstr(node.exp)} is too large or not a number: powers up to "
+                    f"±{MAX_EXPONENT} are allowed"
+                )
         if not node.free_symbols and not (node.is_Number or node in (sp.pi, sp.E)):
             try:
                 value = _as_float(node)
@@ -111,8 +119,19 @@ def to_tree(e, x, y, depth=0):
         return ("const", c)
     if isinstance(e, sp.DiracDelta):  # the second derivative of abs: 0 away from its kink
         return ("const", 0.0)
-    ops = {sp.Add: "add", sp.Mul: "mul", sp.Pow: "pow", sp.sin: "sin", sp.cos: "cos", sp.exp: "exp", sp.log: "log",
-           sp.tanh: "tanh", sp.Abs: "abs", sp.sign: "sign", sp.Heaviside: "heaviside"}  # fmt: skip
+    ops = {
+        sp.Add: "add",
+        sp.Mul: "mul",
+        sp.Pow: "pow",
+        sp.sin: "sin",
+        sp.cos: "cos",
+        sp.exp: "exp",
+        sp.log: "log",
+        sp.tanh: "tanh",
+        sp.Abs: "abs",
+        sp.sign: "sign",
+        sp.Heaviside: "heaviside",
+    }
     op = ops.get(e.func)
     if op is None:
         raise SurfaceError(f"its derivative contains {e.func.__name__}, which cannot be evaluated here")
@@ -126,16 +145,21 @@ def _check_finite(program):
     xs, ys = np.meshgrid(np.linspace(-h, h, GRID), np.linspace(-h, h, GRID))
     where = f"of the plotted square [{-h:g}, {h:g}]²"
     title = program.text
-    for what, trees in ((title, (program.f,)), (f"the gradient of {title}", program.df),
-                        (f"the Hessian of {title}", program.d2f)):  # fmt: skip
+    for what, trees in (
+        (title, (program.f,)),
+        (f"the gradient of {title}", program.df),
+        (f"the Hessian of {title}", program.d2f),
+    ):
         for tree in trees:
             with np.errstate(all="ignore"):
                 v = np.broadcast_to(np.asarray(compile_tree(tree)(xs, ys), dtype=np.float64), xs.shape)
             bad = ~np.isfinite(v)
             if bad.any():
                 i, j = np.argwhere(bad)[0]
-                raise SurfaceError(f"{what} is not finite (overflow, or outside its domain) at "
-                                   f"(x, y) = ({xs[i, j]:.3g}, {ys[i, j]:.3g}) {where}")  # fmt: skip
+                raise SurfaceError(
+                    f"{what} is not finite (overflow, or outside its domain) at "
+                    f"(x, y) = ({xs[i, j]:.3g}, {ys[i, j]:.3g}) {where}"
+                )
 
 
 def compile_surface(text):
@@ -150,10 +174,28 @@ def compile_surface(text):
     from sympy.parsing.sympy_parser import auto_number, convert_xor, implicit_multiplication, parse_expr
 
     x, y = sp.symbols("x y", real=True)
-    local = {"x": x, "y": y, "sin": sp.sin, "cos": sp.cos, "exp": sp.exp, "log": sp.log, "tanh": sp.tanh,
-             "sqrt": sp.sqrt, "abs": sp.Abs, "pi": sp.pi, "E": sp.E}  # fmt: skip
-    glob = {"__builtins__": {}, "Integer": sp.Integer, "Float": sp.Float, "Rational": sp.Rational,
-            "Add": sp.Add, "Mul": sp.Mul, "Pow": sp.Pow}  # fmt: skip
+    local = {
+        "x": x,
+        "y": y,
+        "sin": sp.sin,
+        "cos": sp.cos,
+        "exp": sp.exp,
+        "log": sp.log,
+        "tanh": sp.tanh,
+        "sqrt": sp.sqrt,
+        "abs": sp.Abs,
+        "pi": sp.pi,
+        "E": sp.E,
+    }
+    glob = {
+        "__builtins__": {},
+        "Integer": sp.Integer,
+        "Float": sp.Float,
+        "Rational": sp.Rational,
+        "Add": sp.Add,
+        "Mul": sp.Mul,
+        "Pow": sp.Pow,
+    }
     kw = dict(local_dict=local, global_dict=glob, transformations=(auto_number, convert_xor, implicit_multiplication))
     try:
         _refuse_unsafe_numbers(parse_expr(text, evaluate=False, **kw))
@@ -173,8 +215,10 @@ def compile_surface(text):
     kinks = tuple(to_tree(k.args[0], x, y) for k in sorted(expr.atoms(sp.Abs, sp.sign), key=sp.default_sort_key))
     size = sum(map(tree_size, trees)) + sum(map(tree_size, kinks))
     if size > MAX_NODES:
-        raise SurfaceError(f"the formula and its derivatives need {size:,} operations per point, more than "
-                           f"{MAX_NODES:,}: type a shorter formula")  # fmt: skip
+        raise SurfaceError(
+            f"the formula and its derivatives need {size:,} operations per point, more than "
+            f"{MAX_NODES:,}: type a shorter formula"
+        )
     tex = sp.latex(expr)
     if len(tex) > MAX_TEX:
         raise SurfaceError(f"the formula's LaTeX has {len(tex):,} characters: type a shorter formula")

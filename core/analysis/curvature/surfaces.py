@@ -134,7 +134,7 @@ SURFACES = {
     "saddle": Surface("saddle", "x² − y²", "x^2 - y^2", _saddle, _saddle_d, _saddle_d2),
     "monkey": Surface(
         "monkey", "x³ − 3xy² (monkey saddle)", "x^3 - 3xy^2", _monkey, _monkey_d, _monkey_d2, (-1.5, 1.5), (-1.5, 1.5)
-    ),  # fmt: skip
+    ),
     "double_well": Surface(
         "double_well",
         "x⁴ − 2x² + y² (double well)",
@@ -144,7 +144,7 @@ SURFACES = {
         _double_well_d2,
         (-1.8, 1.8),
         (-1.5, 1.5),
-    ),  # fmt: skip
+    ),
     "camel": Surface(
         "camel",
         "six-hump camel",
@@ -154,7 +154,7 @@ SURFACES = {
         _camel_d2,
         (-2.0, 2.0),
         (-1.2, 1.2),
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -224,8 +224,16 @@ def critical_points(surface, n_starts=15, iterations=100, max_points=MAX_CRITICA
     lam = eigenvalues(surface.hessian(P[:, 0], P[:, 1]))  # (K, 2) ascending
     tol = 1e-6 * max(1.0, float(np.nanmax(np.abs(lam), initial=0.0)))
     kind = np.where(surface.on_kink(P[:, 0], P[:, 1], 1e-9 * span), "not smooth", classify(lam, tol))
-    frame = pd.DataFrame({"x": P[:, 0], "y": P[:, 1], "value": surface.value(P[:, 0], P[:, 1]),
-                          "eig1": lam[:, 0], "eig2": lam[:, 1], "kind": kind})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "x": P[:, 0],
+            "y": P[:, 1],
+            "value": surface.value(P[:, 0], P[:, 1]),
+            "eig1": lam[:, 0],
+            "eig2": lam[:, 1],
+            "kind": kind,
+        }
+    )
     return frame.sort_values(["value", "x", "y"]).head(max_points).reset_index(drop=True)
 
 
@@ -239,5 +247,6 @@ def surface_grid(surface, n=60):
     dx, dy = xs[1] - xs[0], ys[1] - ys[0]
     with np.errstate(all="ignore"):
         Z = surface.value(X + dx / 2, Y + dy / 2)  # (n, n)
-    return pd.DataFrame({"x": X.ravel(), "y": Y.ravel(), "x_end": (X + dx).ravel(), "y_end": (Y + dy).ravel(),
-                         "value": Z.ravel()})  # fmt: skip
+    return pd.DataFrame(
+        {"x": X.ravel(), "y": Y.ravel(), "x_end": (X + dx).ravel(), "y_end": (Y + dy).ravel(), "value": Z.ravel()}
+    )

@@ -13,8 +13,13 @@ import pandas as pd
 from core.analysis.curvature.surfaces import eigen, eigenvalues
 from core.nn.optim import make_optimizer
 
-OPTIMIZERS = {"gd": "Gradient descent", "momentum": "Momentum", "nesterov": "Nesterov", "adam": "Adam",
-              "noisy": "SGD + noise"}  # fmt: skip
+OPTIMIZERS = {
+    "gd": "Gradient descent",
+    "momentum": "Momentum",
+    "nesterov": "Nesterov",
+    "adam": "Adam",
+    "noisy": "SGD + noise",
+}
 UPDATE = {"gd": "sgd", "noisy": "sgd", "momentum": "momentum", "nesterov": "nesterov", "adam": "adam"}
 MAX_STEPS = 2000
 
@@ -75,14 +80,18 @@ def trajectory(surface, start, optimizer, lr, steps, noise=0.0, seed=0, momentum
             w, state = update(w, dw, state)
             loss = float(surface.value(*w))
             if not (np.isfinite(w).all() and np.isfinite(loss)):
-                return np.array(points), (f"{name} overflowed at step {t} (a value is no longer finite): the path "
-                                          "stops there. Lower the learning rate.")  # fmt: skip
+                return np.array(points), (
+                    f"{name} overflowed at step {t} (a value is no longer finite): the path "
+                    "stops there. Lower the learning rate."
+                )
             if np.abs(w).max() > bound:
                 where = f"{name} left the region |x|, |y| ≤ {bound:g} at step {t} (loss {loss:.4g})"
                 if loss < start_loss:
                     return np.array(points), f"{where}: the surface keeps falling that way. The path stops there."
-                return np.array(points), (f"{where}: it diverged, the learning rate is too large for the curvature "
-                                          "(|1 − ηλ| > 1). Lower the learning rate.")  # fmt: skip
+                return np.array(points), (
+                    f"{where}: it diverged, the learning rate is too large for the curvature "
+                    "(|1 − ηλ| > 1). Lower the learning rate."
+                )
             points.append(w.copy())
     return np.array(points), ""
 
@@ -99,10 +108,30 @@ def trajectories(surface, start, optimizers, lr, steps, noise=0.1, seed=0, momen
         P, message = trajectory(surface, start, name, lr, steps, noise, seed, momentum)  # (T + 1, 2)
         lam = eigenvalues(surface.hessian(P[:, 0], P[:, 1]))  # (T + 1, 2)
         loss = surface.value(P[:, 0], P[:, 1])
-        frames.append(pd.DataFrame({"optimizer": OPTIMIZERS[name], "step": np.arange(len(P)), "x": P[:, 0],
-                                    "y": P[:, 1], "loss": loss, "eig1": lam[:, 0], "eig2": lam[:, 1]}))  # fmt: skip
-        rows.append({"optimizer": OPTIMIZERS[name], "steps": len(P) - 1, "x": P[-1, 0], "y": P[-1, 1],
-                     "loss": loss[-1], "diverged": bool(message), "message": message})  # fmt: skip
+        frames.append(
+            pd.DataFrame(
+                {
+                    "optimizer": OPTIMIZERS[name],
+                    "step": np.arange(len(P)),
+                    "x": P[:, 0],
+                    "y": P[:, 1],
+                    "loss": loss,
+                    "eig1": lam[:, 0],
+                    "eig2": lam[:, 1],
+                }
+            )
+        )
+        rows.append(
+            {
+                "optimizer": OPTIMIZERS[name],
+                "steps": len(P) - 1,
+                "x": P[-1, 0],
+                "y": P[-1, 1],
+                "loss": loss[-1],
+                "diverged": bool(message),
+                "message": message,
+            }
+        )
     columns = ["optimizer", "step", "x", "y", "loss", "eig1", "eig2"]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     return Paths(frame, pd.DataFrame(rows, columns=["optimizer", "steps", "x", "y", "loss", "diverged", "message"]))
@@ -130,5 +159,15 @@ def gd_step_near(surface, center, point, lr):
     p_next = p - lr * surface.gradient(*p)  # one true GD step
     u, u_next = V.T @ (p - c), V.T @ (p_next - c)  # (2,) coordinates in the eigenbasis
     factor = 1 - lr * lam
-    return pd.DataFrame({"direction": [1, 2], "eigenvalue": lam, "vx": V[0], "vy": V[1], "factor": factor,
-                         "coord": u, "predicted": factor * u, "actual": u_next})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "direction": [1, 2],
+            "eigenvalue": lam,
+            "vx": V[0],
+            "vy": V[1],
+            "factor": factor,
+            "coord": u,
+            "predicted": factor * u,
+            "actual": u_next,
+        }
+    )

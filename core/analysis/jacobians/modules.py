@@ -129,8 +129,10 @@ def module_jacobian(module, x, method="analytic"):
         with np.errstate(invalid="ignore"):  # ∞ − ∞ where the output overflows: reported below
             J = numerical_jacobian(lambda v: _forward(m, v.reshape(X.shape)).ravel(), X.ravel())
     if not np.isfinite(J).all():
-        raise JacobianError(f"the Jacobian overflows (entries NaN or ∞): this {kind(m).replace('_', ' ')} module's "
-                            "weights are too large")  # fmt: skip
+        raise JacobianError(
+            f"the Jacobian overflows (entries NaN or ∞): this {kind(m).replace('_', ' ')} module's "
+            "weights are too large"
+        )
     return J
 
 
@@ -237,8 +239,11 @@ class ModuleJacobians:
     def differences(self):
         """Largest |J_a − J_b| of each pair of methods: columns pair ("formula vs autograd", …), max_abs_diff."""
         J, methods = self.jacobians, list(self.jacobians)
-        rows = [{"pair": f"{METHOD_LABELS[a]} vs {METHOD_LABELS[b]}", "max_abs_diff": float(np.max(np.abs(J[a] - J[b])))}
-                for i, a in enumerate(methods) for b in methods[i + 1 :]]  # fmt: skip
+        rows = [
+            {"pair": f"{METHOD_LABELS[a]} vs {METHOD_LABELS[b]}", "max_abs_diff": float(np.max(np.abs(J[a] - J[b])))}
+            for i, a in enumerate(methods)
+            for b in methods[i + 1 :]
+        ]
         return pd.DataFrame(rows, columns=["pair", "max_abs_diff"])
 
 
@@ -278,8 +283,9 @@ def module_inputs(mlp, X, train=False):
 
 
 def _three_ways(layer, module, x, methods):
-    return ModuleJacobians(layer, kind(module), module, x, {k: module_jacobian(module, x, k) for k in methods},
-                           vjp_check(module, x))  # fmt: skip
+    return ModuleJacobians(
+        layer, kind(module), module, x, {k: module_jacobian(module, x, k) for k in methods}, vjp_check(module, x)
+    )
 
 
 def layer_jacobians(mlp, x, layer, methods=METHODS):

@@ -74,8 +74,11 @@ def _network_autograd(mlp, x, output):
 
 def singular_value_frame(jacobians):
     """Long form of the singular values of {label: NetworkJacobian}: columns label, k (from 0), singular_value."""
-    rows = [{"label": label, "k": k, "singular_value": float(s)}
-            for label, nj in jacobians.items() for k, s in enumerate(nj.singular_values)]  # fmt: skip
+    rows = [
+        {"label": label, "k": k, "singular_value": float(s)}
+        for label, nj in jacobians.items()
+        for k, s in enumerate(nj.singular_values)
+    ]
     return pd.DataFrame(rows, columns=["label", "k", "singular_value"])
 
 
@@ -106,5 +109,6 @@ def saliency_frame(J, image_shape, class_names):
         pick = np.abs(maps).argmax(axis=1)[:, None]  # (C, 1, H, W)
         maps = np.take_along_axis(maps, pick, axis=1)[:, 0]  # (C, H, W)
     k, r, c = np.meshgrid(np.arange(C), np.arange(maps.shape[1]), np.arange(maps.shape[2]), indexing="ij")
-    return pd.DataFrame({"class": np.asarray(class_names)[k.ravel()], "row": r.ravel(), "col": c.ravel(),
-                         "value": maps.ravel()})  # fmt: skip
+    return pd.DataFrame(
+        {"class": np.asarray(class_names)[k.ravel()], "row": r.ravel(), "col": c.ravel(), "value": maps.ravel()}
+    )

@@ -12,11 +12,13 @@ def gamma_beta_latex(s, shown=3):
     beta_terms = " + ".join(tex_number(v, brackets=True) for v in t["dy"]) + more
     gamma_terms = " + ".join(
         rf"{tex_number(d, brackets=True)} \cdot {tex_number(x, brackets=True)}" for d, x in zip(t["dy"], t["x_hat"])
-    )  # fmt: skip
+    )
     sub = rf"^{{({s.layer})}}_{{{s.unit}}}"
     return [
-        rf"\frac{{\partial L}}{{\partial \beta{sub}}} = \sum_{{n=0}}^{{{N - 1}}} \frac{{\partial L}}{{\partial y_{{n}}}}"
+        rf"\frac{{\partial L}}{{\partial \beta{sub}}} = \sum_{{n=0}}^{{{N - 1}}} "
+        r"\frac{\partial L}{\partial y_{n}}"
         rf" = {beta_terms} = {tex_number(s.dbeta_sum, 6)}",
-        rf"\frac{{\partial L}}{{\partial \gamma{sub}}} = \sum_{{n=0}}^{{{N - 1}}} \frac{{\partial L}}{{\partial y_{{n}}}}"
+        rf"\frac{{\partial L}}{{\partial \gamma{sub}}} = \sum_{{n=0}}^{{{N - 1}}} "
+        r"\frac{\partial L}{\partial y_{n}}"
         rf"\,\hat{{x}}_{{n}} = {gamma_terms + more} = {tex_number(s.dgamma_sum, 6)}",
     ]

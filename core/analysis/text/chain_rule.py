@@ -64,8 +64,14 @@ def chain_rule(trace, layer, j, i, n=0):
             norm = trace.mlp.norms[l - 1]
             du = trace.bn_deltas[l - 1][:, j]  # (N,)
             x_hat = norm.x_hat[:, j]  # (N,)
-            rule.bn = {"mode": trace.mode, "gamma": float(norm.params["weight"][j]), "inv_std": float(norm.inv_std[j]),
-                       "x_hat": float(x_hat[n]), "sum_du": float(du.sum()), "sum_du_xhat": float(du @ x_hat)}  # fmt: skip
+            rule.bn = {
+                "mode": trace.mode,
+                "gamma": float(norm.params["weight"][j]),
+                "inv_std": float(norm.inv_std[j]),
+                "x_hat": float(x_hat[n]),
+                "sum_du": float(du.sum()),
+                "sum_du_xhat": float(du @ x_hat),
+            }
     return rule
 
 
@@ -88,30 +94,43 @@ def chain_rule_latex(rule, activation_module, activation):
     dW = rf"\frac{{\partial L}}{{\partial W{tex_sup(l)}_{{{j},{i}}}}}"
     if N == 1:
         a_name = f"x_{{{i}}}" if l == 1 else f"a{tex_sup(l - 1)}_{{{i}}}"
-        lines = [rf"{dW} = \delta{tex_sup(l)}_{{{j}}}\cdot {a_name} = {_n(rule.delta[0])}\cdot"
-                 rf"{_n(rule.a_prev[0])} = {_n(rule.dW)}"]  # fmt: skip
+        lines = [
+            rf"{dW} = \delta{tex_sup(l)}_{{{j}}}\cdot {a_name} = {_n(rule.delta[0])}\cdot"
+            rf"{_n(rule.a_prev[0])} = {_n(rule.dW)}"
+        ]
     else:
         a_name = f"x_{{n,{i}}}" if l == 1 else f"a{tex_sup(l - 1)}_{{n,{i}}}"
         terms = _sum_terms(list(zip(rule.delta, rule.a_prev)), N)
-        lines = [_aligned(rf"{dW} &= \sum_{{n=0}}^{{{N - 1}}}\delta{tex_sup(l)}_{{n,{j}}}\, {a_name}",
-                          rf"&= {terms} = {_n(rule.dW)}")]  # fmt: skip
+        lines = [
+            _aligned(
+                rf"{dW} &= \sum_{{n=0}}^{{{N - 1}}}\delta{tex_sup(l)}_{{n,{j}}}\, {a_name}",
+                rf"&= {terms} = {_n(rule.dW)}",
+            )
+        ]
     d = rf"\delta{tex_sup(l)}_{{{s}{j}}}"
     if rule.is_output:
         y_n = "y" if N == 1 else f"y_{{{n}}}"
-        lines.append(rf"{d} = \frac{{p_{{{s}{j}}} - \mathbf{{1}}[{j} = {y_n}]}}{{N}} = \frac{{{tex_number(rule.prob)} - "
-                     rf"{rule.target:g}}}{{{N}}} = {_n(rule.delta[n])}")  # fmt: skip
+        lines.append(
+            rf"{d} = \frac{{p_{{{s}{j}}} - \mathbf{{1}}[{j} = {y_n}]}}{{N}} = \frac{{{tex_number(rule.prob)} - "
+            rf"{rule.target:g}}}{{{N}}} = {_n(rule.delta[n])}"
+        )
         return lines
     K = len(rule.W_next)
     u_name = rf"\tilde z{tex_sup(l)}_{{{s}{j}}}" if rule.bn else rf"z{tex_sup(l)}_{{{s}{j}}}"
     du_name = rf"\frac{{\partial L}}{{\partial \tilde z{tex_sup(l)}_{{{s}{j}}}}}" if rule.bn else d
     fz = rf"f'({u_name})"
-    lines.append(_aligned(
-        rf"{du_name} &= \Big(\sum_{{k=0}}^{{{K - 1}}} W{tex_sup(l + 1)}_{{k,{j}}}\,\delta{tex_sup(l + 1)}_{{{s}k}}\Big)\cdot {fz}",
-        rf"&= \big({_sum_terms(list(zip(rule.W_next, rule.delta_next)), K)}\big)\cdot {_n(rule.fprime)}",
-        rf"&= {_n(rule.upstream)}\cdot{_n(rule.fprime)} = {_n(rule.du)}",
-    ))  # fmt: skip
-    lines.append(rf"f'(z) = {activation_tex(activation_module, activation)[1]}, \qquad {u_name} = "
-                 rf"{tex_number(rule.u)}\;\Rightarrow\; {fz} = {tex_number(rule.fprime)}")  # fmt: skip
+    lines.append(
+        _aligned(
+            rf"{du_name} &= \Big(\sum_{{k=0}}^{{{K - 1}}} "
+            rf"W{tex_sup(l + 1)}_{{k,{j}}}\,\delta{tex_sup(l + 1)}_{{{s}k}}\Big)\cdot {fz}",
+            rf"&= \big({_sum_terms(list(zip(rule.W_next, rule.delta_next)), K)}\big)\cdot {_n(rule.fprime)}",
+            rf"&= {_n(rule.upstream)}\cdot{_n(rule.fprime)} = {_n(rule.du)}",
+        )
+    )
+    lines.append(
+        rf"f'(z) = {activation_tex(activation_module, activation)[1]}, \qquad {u_name} = "
+        rf"{tex_number(rule.u)}\;\Rightarrow\; {fz} = {tex_number(rule.fprime)}"
+    )
     if rule.bn:
         lines.append(_batchnorm_line(rule, d, N))
     return lines
@@ -122,13 +141,17 @@ def _batchnorm_line(rule, d, N):
     bn, j = rule.bn, rule.j
     g, inv = _n(bn["gamma"]), tex_number(bn["inv_std"])
     if bn["mode"] == "eval" or N == 1:
-        return (rf"{d} = \frac{{\gamma_{{{j}}}}}{{\sqrt{{\sigma^2_{{{j}}} + \varepsilon}}}}\,\frac{{\partial L}}"
-                rf"{{\partial \tilde z}} = {g}\cdot{inv}\cdot{_n(rule.du)} = {_n(rule.delta[rule.n])}"
-                r"\quad(\text{eval mode: running } \mu, \sigma^2)")  # fmt: skip
+        return (
+            rf"{d} = \frac{{\gamma_{{{j}}}}}{{\sqrt{{\sigma^2_{{{j}}} + \varepsilon}}}}\,\frac{{\partial L}}"
+            rf"{{\partial \tilde z}} = {g}\cdot{inv}\cdot{_n(rule.du)} = {_n(rule.delta[rule.n])}"
+            r"\quad(\text{eval mode: running } \mu, \sigma^2)"
+        )
     return _aligned(
-        rf"{d} &= \frac{{\gamma_{{{j}}}}}{{N\sqrt{{\sigma^2_{{{j}}}+\varepsilon}}}}\Big(N\,\frac{{\partial L}}{{\partial \tilde z_{{{rule.n},{j}}}}}"
-        rf" - \sum_m \frac{{\partial L}}{{\partial \tilde z_{{m,{j}}}}} - \hat z_{{{rule.n},{j}}} \sum_m \frac{{\partial L}}"
+        rf"{d} &= \frac{{\gamma_{{{j}}}}}{{N\sqrt{{\sigma^2_{{{j}}}+\varepsilon}}}}"
+        rf"\Big(N\,\frac{{\partial L}}{{\partial \tilde z_{{{rule.n},{j}}}}}"
+        rf" - \sum_m \frac{{\partial L}}{{\partial \tilde z_{{m,{j}}}}} - \hat z_{{{rule.n},{j}}} \sum_m "
+        r"\frac{\partial L}"
         rf"{{\partial \tilde z_{{m,{j}}}}}\hat z_{{m,{j}}}\Big)",
         rf"&= \frac{{{g}\cdot{inv}}}{{{N}}}\big({N}\cdot{_n(rule.du)} - {_n(bn['sum_du'])} - {_n(bn['x_hat'])}\cdot"
         rf"{_n(bn['sum_du_xhat'])}\big) = {_n(rule.delta[rule.n])}",
-    )  # fmt: skip
+    )

@@ -62,14 +62,27 @@ def unit_equation(trace, layer, unit, max_terms=MAX_SHOWN_TERMS):
     bn = None
     if hidden_layer and trace.batch_norm:
         norm = trace.mlp.norms[layer - 1]
-        bn = {"mean": float(norm.running_mean[unit]), "var": float(norm.running_var[unit]), "eps": norm.eps,
-              "x_hat": float(norm.x_hat[0, unit]), "gamma": float(norm.params["weight"][unit]),
-              "beta": float(norm.params["bias"][unit])}  # fmt: skip
+        bn = {
+            "mean": float(norm.running_mean[unit]),
+            "var": float(norm.running_var[unit]),
+            "eps": norm.eps,
+            "x_hat": float(norm.x_hat[0, unit]),
+            "gamma": float(norm.params["weight"][unit]),
+            "beta": float(norm.params["bias"][unit]),
+        }
     return UnitEquation(
-        layer=layer, unit=unit, terms=[(int(i), float(W[unit, i]), float(a_prev[i])) for i in shown],
-        rest=rest, n_rest=len(hidden), bias=float(b[unit]), z=z, u=u,
-        a=float(trace.activations[layer][unit]), activation=trace.activation, bn=bn,
-    )  # fmt: skip
+        layer=layer,
+        unit=unit,
+        terms=[(int(i), float(W[unit, i]), float(a_prev[i])) for i in shown],
+        rest=rest,
+        n_rest=len(hidden),
+        bias=float(b[unit]),
+        z=z,
+        u=u,
+        a=float(trace.activations[layer][unit]),
+        activation=trace.activation,
+        bn=bn,
+    )
 
 
 def linear_latex(eq, per_line=3):
@@ -95,10 +108,14 @@ def batchnorm_latex(eq):
     """z̃_j = γ_j (z_j − μ_j)/√(σ²_j + ε) + β_j with the running estimates, as a formula and with the numbers."""
     l, j, bn = eq.layer, eq.unit, eq.bn
     zt = rf"\tilde z{tex_sup(l)}_{{{j}}}"
-    formula = (rf"{zt} = \gamma_{{{j}}}\,\hat z_{{{j}}} + \beta_{{{j}}}, \qquad \hat z_{{{j}}} = "
-               rf"\frac{{z_{{{j}}} - \mu_{{{j}}}}}{{\sqrt{{\sigma^2_{{{j}}} + \varepsilon}}}}")  # fmt: skip
-    x_hat = (rf"\hat z_{{{j}}} = \frac{{{tex_number(eq.z)} - {_paren(bn['mean'])}}}{{\sqrt{{{tex_number(bn['var'])} + "
-             rf"{tex_number(bn['eps'])}}}}} = {tex_number(bn['x_hat'])}")  # fmt: skip
+    formula = (
+        rf"{zt} = \gamma_{{{j}}}\,\hat z_{{{j}}} + \beta_{{{j}}}, \qquad \hat z_{{{j}}} = "
+        rf"\frac{{z_{{{j}}} - \mu_{{{j}}}}}{{\sqrt{{\sigma^2_{{{j}}} + \varepsilon}}}}"
+    )
+    x_hat = (
+        rf"\hat z_{{{j}}} = \frac{{{tex_number(eq.z)} - {_paren(bn['mean'])}}}{{\sqrt{{{tex_number(bn['var'])} + "
+        rf"{tex_number(bn['eps'])}}}}} = {tex_number(bn['x_hat'])}"
+    )
     out = rf"{zt} = {_paren(bn['gamma'])} \cdot {_paren(bn['x_hat'])} + {_paren(bn['beta'])} = {tex_number(eq.u)}"
     return formula, x_hat, out
 
@@ -142,7 +159,8 @@ def softmax_latex(trace, k):
     ]
     numbers = rf"p_{{{k}}} = " + " = ".join(steps)
     if shift:
-        numbers += rf"\qquad(\text{{every }} z \text{{ minus }} \max z = {tex_number(shift)}\text{{: same ratio, no overflow}})"
+        numbers += rf"\qquad(\text{{every }} z \text{{ minus }} \max z = {tex_number(shift)}"
+        numbers += r"\text{: same ratio, no overflow})"
     return formula, numbers
 
 
@@ -157,7 +175,9 @@ def input_latex(frame):
     how a value in the data's own units becomes the standardized input the network sees."""
     lines = []
     for i, row in enumerate(frame.itertuples()):
-        lines.append(rf"x_{{{i}}} = \frac{{\text{{raw}}_{{{i}}} - \text{{mean}}_{{{i}}}}}{{\text{{std}}_{{{i}}}}} = "
-                     rf"\frac{{{tex_number(row.raw)} - {_paren(row.mean)}}}{{{tex_number(row.std)}}} = "
-                     rf"{tex_number(row.standardized)}")  # fmt: skip
+        lines.append(
+            rf"x_{{{i}}} = \frac{{\text{{raw}}_{{{i}}} - \text{{mean}}_{{{i}}}}}{{\text{{std}}_{{{i}}}}} = "
+            rf"\frac{{{tex_number(row.raw)} - {_paren(row.mean)}}}{{{tex_number(row.std)}}} = "
+            rf"{tex_number(row.standardized)}"
+        )
     return lines

@@ -14,20 +14,26 @@ def gd_step_latex(step, H, lr, k):
     """
     n = tex_number
     (a, b), (_, d) = H
-    eig = r",\quad ".join(rf"\lambda_{r.direction} = {n(r.eigenvalue)},\ v_{r.direction} = ({n(r.vx)}, {n(r.vy)})"
-                          for r in step.itertuples())  # fmt: skip
+    eig = r",\quad ".join(
+        rf"\lambda_{r.direction} = {n(r.eigenvalue)},\ v_{r.direction} = ({n(r.vx)}, {n(r.vy)})"
+        for r in step.itertuples()
+    )
     lines = [rf"H = \begin{{pmatrix}} {n(a)} & {n(b)} \\ {n(b)} & {n(d)} \end{{pmatrix}}:\quad {eig}"]
     for r in step.itertuples():
         i = r.direction
-        lines.append(rf"u_{i}' = (1 - \eta\lambda_{i})\,u_{i} = (1 - {n(lr)} \cdot {n(r.eigenvalue, brackets=True)})"
-                     rf" \cdot {n(r.coord, brackets=True)} = {n(r.factor, brackets=True)} \cdot "
-                     rf"{n(r.coord, brackets=True)} = {n(r.predicted)}")  # fmt: skip
+        lines.append(
+            rf"u_{i}' = (1 - \eta\lambda_{i})\,u_{i} = (1 - {n(lr)} \cdot {n(r.eigenvalue, brackets=True)})"
+            rf" \cdot {n(r.coord, brackets=True)} = {n(r.factor, brackets=True)} \cdot "
+            rf"{n(r.coord, brackets=True)} = {n(r.predicted)}"
+        )
     for r in step.itertuples():
         i = r.direction
         with np.errstate(all="ignore"):
             after = r.factor**k * r.coord
-        lines.append(rf"u_{i}^{{({k})}} = (1 - \eta\lambda_{i})^{{{k}}}\,u_{i} = {n(r.factor, brackets=True)}^{{{k}}}"
-                     rf" \cdot {n(r.coord, brackets=True)} = {n(after)}")  # fmt: skip
+        lines.append(
+            rf"u_{i}^{{({k})}} = (1 - \eta\lambda_{i})^{{{k}}}\,u_{i} = {n(r.factor, brackets=True)}^{{{k}}}"
+            rf" \cdot {n(r.coord, brackets=True)} = {n(after)}"
+        )
     return lines
 
 

@@ -24,13 +24,17 @@ def module_latex(mj, activation, batch_norm=False):
     if mj.kind == "linear":
         into = "x" if l == 1 else f"a^{{({l - 1})}}"
         H, D = J.shape
-        return [rf"J = \frac{{\partial z^{{({l})}}}}{{\partial {into}}} = W^{{({l})}} \in \mathbb{{R}}^{{{H}\times{D}}},"
-                rf"\qquad J_{{0,0}} = W^{{({l})}}_{{0,0}} = {tex_number(J[0, 0])}"]  # fmt: skip
+        return [
+            rf"J = \frac{{\partial z^{{({l})}}}}{{\partial {into}}} = W^{{({l})}} \in \mathbb{{R}}^{{{H}\times{D}}},"
+            rf"\qquad J_{{0,0}} = W^{{({l})}}_{{0,0}} = {tex_number(J[0, 0])}"
+        ]
     if mj.kind == "softmax":
         p = m.forward(mj.x[None])[0]  # (C,)
-        lines = [r"J = \frac{\partial p}{\partial z^{(L)}} = \operatorname{diag}(p) - p\,p^\top,"
-                 r"\qquad J_{k,k'} = p_k\,(\mathbf{1}[k = k'] - p_{k'})",
-                 rf"J_{{0,0}} = p_0 (1 - p_0) = {n(p[0])} \cdot {n(1 - p[0])} = {tex_number(J[0, 0])}"]  # fmt: skip
+        lines = [
+            r"J = \frac{\partial p}{\partial z^{(L)}} = \operatorname{diag}(p) - p\,p^\top,"
+            r"\qquad J_{k,k'} = p_k\,(\mathbf{1}[k = k'] - p_{k'})",
+            rf"J_{{0,0}} = p_0 (1 - p_0) = {n(p[0])} \cdot {n(1 - p[0])} = {tex_number(J[0, 0])}",
+        ]
         if len(p) > 1:
             lines.append(rf"J_{{0,1}} = -p_0\,p_1 = -{n(p[0])} \cdot {n(p[1])} = {tex_number(J[0, 1])}")
         return lines
@@ -38,18 +42,24 @@ def module_latex(mj, activation, batch_norm=False):
         g = m.params["weight"]
         if m.training:
             N = mj.x.shape[0]
-            return [r"J_{(n,j),(m,i)} = \frac{\partial \tilde z_{n,j}}{\partial z_{m,i}} = \mathbf{1}[i = j]\,"
-                    r"\frac{\gamma_j}{\sqrt{\sigma_j^2 + \epsilon}}\Big(\mathbf{1}[n = m] - \frac{1}{N} - "
-                    r"\frac{\hat x_{n,j}\,\hat x_{m,j}}{N}\Big)",
-                    rf"N = {N}:\ J_{{(0,0),(0,0)}} = {tex_number(J[0, 0])},\quad J_{{(0,0),(1,0)}} = "
-                    rf"{tex_number(J[0, J.shape[0] // N])}\ \text{{(across samples)}}"]  # fmt: skip
+            return [
+                r"J_{(n,j),(m,i)} = \frac{\partial \tilde z_{n,j}}{\partial z_{m,i}} = \mathbf{1}[i = j]\,"
+                r"\frac{\gamma_j}{\sqrt{\sigma_j^2 + \epsilon}}\Big(\mathbf{1}[n = m] - \frac{1}{N} - "
+                r"\frac{\hat x_{n,j}\,\hat x_{m,j}}{N}\Big)",
+                rf"N = {N}:\ J_{{(0,0),(0,0)}} = {tex_number(J[0, 0])},\quad J_{{(0,0),(1,0)}} = "
+                rf"{tex_number(J[0, J.shape[0] // N])}\ \text{{(across samples)}}",
+            ]
         v = m.running_var[0]
-        return [rf"J = \frac{{\partial \tilde z^{{({l})}}}}{{\partial z^{{({l})}}}} = \operatorname{{diag}}\Big("
-                r"\frac{\gamma_j}{\sqrt{\mathrm{running\ var}_j + \epsilon}}\Big)",
-                rf"J_{{0,0}} = \frac{{{tex_number(g[0])}}}{{\sqrt{{{tex_number(v)} + {tex_number(m.eps)}}}}} = "
-                rf"{tex_number(J[0, 0])}"]  # fmt: skip
+        return [
+            rf"J = \frac{{\partial \tilde z^{{({l})}}}}{{\partial z^{{({l})}}}} = \operatorname{{diag}}\Big("
+            r"\frac{\gamma_j}{\sqrt{\mathrm{running\ var}_j + \epsilon}}\Big)",
+            rf"J_{{0,0}} = \frac{{{tex_number(g[0])}}}{{\sqrt{{{tex_number(v)} + {tex_number(m.eps)}}}}} = "
+            rf"{tex_number(J[0, 0])}",
+        ]
     _, fprime = activation_tex(m, activation)
     z = r"\tilde z" if batch_norm else "z"
-    return [rf"J = \frac{{\partial a^{{({l})}}}}{{\partial {z}^{{({l})}}}} = \operatorname{{diag}}\big(f'({z}_0), "
-            rf"\dots, f'({z}_{{{J.shape[0] - 1}}})\big),\qquad f'(z) = {fprime}",
-            rf"J_{{0,0}} = f'({tex_number(mj.x[0])}) = {tex_number(J[0, 0])},\qquad J_{{j,i}} = 0 \text{{ for }} j \ne i"]  # fmt: skip
+    return [
+        rf"J = \frac{{\partial a^{{({l})}}}}{{\partial {z}^{{({l})}}}} = \operatorname{{diag}}\big(f'({z}_0), "
+        rf"\dots, f'({z}_{{{J.shape[0] - 1}}})\big),\qquad f'(z) = {fprime}",
+        rf"J_{{0,0}} = f'({tex_number(mj.x[0])}) = {tex_number(J[0, 0])},\qquad J_{{j,i}} = 0 \text{{ for }} j \ne i",
+    ]

@@ -63,12 +63,16 @@ def activation_tex(module, name):
     """
     if name == "elu":
         a = "" if module.alpha == 1 else rf"{tex_number(module.alpha)}\,"  # α = 1 is not written
-        return (rf"\begin{{cases}} z & z > 0 \\ {a}(e^{{z}} - 1) & z \le 0 \end{{cases}}",
-                rf"\begin{{cases}} 1 & z > 0 \\ {a}e^{{z}} & z \le 0 \end{{cases}}")  # fmt: skip
+        return (
+            rf"\begin{{cases}} z & z > 0 \\ {a}(e^{{z}} - 1) & z \le 0 \end{{cases}}",
+            rf"\begin{{cases}} 1 & z > 0 \\ {a}e^{{z}} & z \le 0 \end{{cases}}",
+        )
     if name == "leaky_relu":
         s = tex_number(module.negative_slope)
-        return (rf"\begin{{cases}} z & z > 0 \\ {s}\,z & z \le 0 \end{{cases}}",
-                rf"\begin{{cases}} 1 & z > 0 \\ {s} & z \le 0 \end{{cases}}")  # fmt: skip
+        return (
+            rf"\begin{{cases}} z & z > 0 \\ {s}\,z & z \le 0 \end{{cases}}",
+            rf"\begin{{cases}} 1 & z > 0 \\ {s} & z \le 0 \end{{cases}}",
+        )
     return {
         "relu": (r"\max(z, 0)", r"\mathbf{1}[z > 0]"),
         "tanh": (r"\tanh z", r"1 - \tanh^2 z"),

@@ -26,8 +26,12 @@ def autograd_pass(weights, activation, X, y, mode="train", dtype="float64"):
     zs, bn_outs, _ = net.forward_all(x)
     loss = F.cross_entropy(zs[-1], torch.from_numpy(np.atleast_1d(np.asarray(y, dtype=np.int64))))
     loss.backward()
-    return {"loss": loss.item(), "grads": net.numpy_grads(), "deltas": [z.grad.numpy() for z in zs],
-            "bn_deltas": [u.grad.numpy() for u in bn_outs]}  # fmt: skip
+    return {
+        "loss": loss.item(),
+        "grads": net.numpy_grads(),
+        "deltas": [z.grad.numpy() for z in zs],
+        "bn_deltas": [u.grad.numpy() for u in bn_outs],
+    }
 
 
 def compare_with_autograd(trace, dtype="float64"):
@@ -52,20 +56,30 @@ def compare_with_autograd(trace, dtype="float64"):
         deltas, grads = mlp.deltas, mlp.get_grads()
     rows = []
     for l in range(1, trace.n_layers + 1):
-        pairs = [("δ = ∂L/∂z", deltas[l - 1], torch_side["deltas"][l - 1]),
-                 ("∂L/∂W", grads[f"W{l}"], torch_side["grads"][f"W{l}"])]  # fmt: skip
+        pairs = [
+            ("δ = ∂L/∂z", deltas[l - 1], torch_side["deltas"][l - 1]),
+            ("∂L/∂W", grads[f"W{l}"], torch_side["grads"][f"W{l}"]),
+        ]
         if f"b{l}" in grads:
             pairs.append(("∂L/∂b", grads[f"b{l}"], torch_side["grads"][f"b{l}"]))
         if f"gamma{l}" in grads:
-            pairs += [("∂L/∂γ", grads[f"gamma{l}"], torch_side["grads"][f"gamma{l}"]),
-                      ("∂L/∂β", grads[f"beta{l}"], torch_side["grads"][f"beta{l}"])]  # fmt: skip
+            pairs += [
+                ("∂L/∂γ", grads[f"gamma{l}"], torch_side["grads"][f"gamma{l}"]),
+                ("∂L/∂β", grads[f"beta{l}"], torch_side["grads"][f"beta{l}"]),
+            ]
         for quantity, a, b in pairs:
             a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
             with np.errstate(all="ignore"):
-                rows.append({
-                    "layer": l, "quantity": quantity, "shape": " × ".join(map(str, np.shape(a))),
-                    "max_abs_diff": float(np.max(np.abs(a64 - b64))), "max_rel_diff": rel_error(a64, b64),
-                    "numpy_norm": float(np.linalg.norm(a64)), "torch_norm": float(np.linalg.norm(b64)),
-                    "finite": bool(np.isfinite(a64).all() and np.isfinite(b64).all()),
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "layer": l,
+                        "quantity": quantity,
+                        "shape": " × ".join(map(str, np.shape(a))),
+                        "max_abs_diff": float(np.max(np.abs(a64 - b64))),
+                        "max_rel_diff": rel_error(a64, b64),
+                        "numpy_norm": float(np.linalg.norm(a64)),
+                        "torch_norm": float(np.linalg.norm(b64)),
+                        "finite": bool(np.isfinite(a64).all() and np.isfinite(b64).all()),
+                    }
+                )
     return pd.DataFrame(rows), torch_side

@@ -74,10 +74,22 @@ def backward_trace(weights, activation, X, y, mode=None):
         loss, probs = mlp.loss_and_backward(x, y)
         fprimes = [f.backward(np.ones_like(u)) for f, u in zip(mlp.nonlinearities, mlp.pre_activations)]
     return BackwardTrace(
-        x=x, y=y, activation=activation, weights=weights, zs=mlp.zs, bn_outs=mlp.bn_outs,
-        activations=mlp.activations, probs=probs, loss=loss, mlp=mlp, fprimes=fprimes, deltas=mlp.deltas,
-        bn_deltas=mlp.bn_deltas, grads={k: g.copy() for k, g in mlp.get_grads().items()}, mode=mode,
-    )  # fmt: skip
+        x=x,
+        y=y,
+        activation=activation,
+        weights=weights,
+        zs=mlp.zs,
+        bn_outs=mlp.bn_outs,
+        activations=mlp.activations,
+        probs=probs,
+        loss=loss,
+        mlp=mlp,
+        fprimes=fprimes,
+        deltas=mlp.deltas,
+        bn_deltas=mlp.bn_deltas,
+        grads={k: g.copy() for k, g in mlp.get_grads().items()},
+        mode=mode,
+    )
 
 
 # ---- frames for the charts -----------------------------------------------------------------
@@ -140,8 +152,19 @@ def delta_frame(trace, n=0, max_cells=MAX_CELLS):
         name = layer_name(l, trace.n_layers)
         row = f"{name}: {quantity}" if trace.batch_norm and l < trace.n_layers else name
         for pos, (units, value) in enumerate(zip(_blocks(starts, len(v)), pooled)):
-            rows.append({"layer": name, "quantity": quantity, "row": row, "order": order, "position": pos,
-                         "units": units, "delta": value, "scaled": value / scale, "layer_max": peak})  # fmt: skip
+            rows.append(
+                {
+                    "layer": name,
+                    "quantity": quantity,
+                    "row": row,
+                    "order": order,
+                    "position": pos,
+                    "units": units,
+                    "delta": value,
+                    "scaled": value / scale,
+                    "layer_max": peak,
+                }
+            )
     columns = ["layer", "quantity", "row", "order", "position", "units", "delta", "scaled", "layer_max"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -150,10 +173,13 @@ def delta_norms(trace):
     """‖δ⁽ˡ⁾‖ (Frobenius, over the whole batch) per layer: layer (name), l, norm; NaN where not finite."""
     with np.errstate(over="ignore", invalid="ignore"):
         norms = [float(np.linalg.norm(d)) for d in trace.deltas]
-    return pd.DataFrame({
-        "layer": [layer_name(l, trace.n_layers) for l in range(1, trace.n_layers + 1)],
-        "l": np.arange(1, trace.n_layers + 1), "norm": [v if np.isfinite(v) else np.nan for v in norms],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "layer": [layer_name(l, trace.n_layers) for l in range(1, trace.n_layers + 1)],
+            "l": np.arange(1, trace.n_layers + 1),
+            "norm": [v if np.isfinite(v) else np.nan for v in norms],
+        }
+    )
 
 
 def matrix_frame(M, max_cells=MAX_CELLS):
@@ -165,9 +191,13 @@ def matrix_frame(M, max_cells=MAX_CELLS):
     M = np.atleast_2d(M)
     pooled, rows, cols = pool_max_abs(M, max_cells, max_cells)
     r, c = np.meshgrid(np.arange(len(rows)), np.arange(len(cols)), indexing="ij")
-    frame = pd.DataFrame({
-        "row": r.ravel(), "col": c.ravel(), "value": pooled.ravel(),
-        "rows": np.array(_blocks(rows, M.shape[0]))[r.ravel()],
-        "cols": np.array(_blocks(cols, M.shape[1]))[c.ravel()],
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "row": r.ravel(),
+            "col": c.ravel(),
+            "value": pooled.ravel(),
+            "rows": np.array(_blocks(rows, M.shape[0]))[r.ravel()],
+            "cols": np.array(_blocks(cols, M.shape[1]))[c.ravel()],
+        }
+    )
     return frame, (-(-M.shape[0] // len(rows)), -(-M.shape[1] // len(cols)))

@@ -31,12 +31,17 @@ def decision_grid(predict_proba, data, resolution=60, margin=0.1, include=None):
     pred = np.nan_to_num(probs, nan=0.0).argmax(axis=1)
     i1, i2 = np.meshgrid(np.arange(resolution), np.arange(resolution), indexing="ij")
     i1, i2 = i1.ravel(), i2.ravel()
-    return pd.DataFrame({
-        "x0": edges[0][i1], "x0_end": edges[0][i1 + 1], "x1": edges[1][i2], "x1_end": edges[1][i2 + 1],
-        "predicted": np.asarray(data.class_names)[pred],
-        "confidence": np.where(finite, probs[np.arange(len(pred)), pred], 0.0),  # a NaN network: blank cells
-        "finite": finite,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "x0": edges[0][i1],
+            "x0_end": edges[0][i1 + 1],
+            "x1": edges[1][i2],
+            "x1_end": edges[1][i2 + 1],
+            "predicted": np.asarray(data.class_names)[pred],
+            "confidence": np.where(finite, probs[np.arange(len(pred)), pred], 0.0),  # a NaN network: blank cells
+            "finite": finite,
+        }
+    )
 
 
 def points_frame(data, splits=("train", "test")):
@@ -45,8 +50,9 @@ def points_frame(data, splits=("train", "test")):
     for split in splits:
         X, y = getattr(data, f"X_{split}"), getattr(data, f"y_{split}")
         raw = data.to_raw(X)
-        frames.append(pd.DataFrame({"x0": raw[:, 0], "x1": raw[:, 1], "class": np.asarray(data.class_names)[y],
-                                    "split": split}))  # fmt: skip
+        frames.append(
+            pd.DataFrame({"x0": raw[:, 0], "x1": raw[:, 1], "class": np.asarray(data.class_names)[y], "split": split})
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -62,5 +68,11 @@ def confusion_matrix(y_true, y_pred, class_names):
     share = counts / np.maximum(totals, 1)
     t, p = np.meshgrid(np.arange(C), np.arange(C), indexing="ij")
     names = np.asarray(class_names)
-    return pd.DataFrame({"true": names[t.ravel()], "predicted": names[p.ravel()], "count": counts.ravel(),
-                         "share_of_true": share.ravel()})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "true": names[t.ravel()],
+            "predicted": names[p.ravel()],
+            "count": counts.ravel(),
+            "share_of_true": share.ravel(),
+        }
+    )

@@ -94,26 +94,47 @@ class ForwardTrace:
     def probs_frame(self, class_names=None):
         """class, class_index, probability, is_true: one row per class, in class order."""
         names = list(class_names) if class_names is not None else [str(k) for k in range(len(self.probs))]
-        return pd.DataFrame({
-            "class": names, "class_index": np.arange(len(self.probs)),
-            "probability": [_finite_or_nan(p) for p in self.probs], "is_true": np.arange(len(self.probs)) == self.y,
-        })  # fmt: skip
+        return pd.DataFrame(
+            {
+                "class": names,
+                "class_index": np.arange(len(self.probs)),
+                "probability": [_finite_or_nan(p) for p in self.probs],
+                "is_true": np.arange(len(self.probs)) == self.y,
+            }
+        )
 
     def summary_frame(self):
         """One row per layer for nets too large to draw: units, weights, and statistics of z and a."""
-        rows = [{"layer": self.layer_name(0), "units": len(self.x), "weights": 0,
-                 "mean z": np.nan, "std z": np.nan, "min a": float(np.min(self.x)), "max a": float(np.max(self.x)),
-                 "a = 0 (%)": 100 * float(np.mean(self.x == 0)), "‖W‖": np.nan}]  # fmt: skip
+        rows = [
+            {
+                "layer": self.layer_name(0),
+                "units": len(self.x),
+                "weights": 0,
+                "mean z": np.nan,
+                "std z": np.nan,
+                "min a": float(np.min(self.x)),
+                "max a": float(np.max(self.x)),
+                "a = 0 (%)": 100 * float(np.mean(self.x == 0)),
+                "‖W‖": np.nan,
+            }
+        ]
         with np.errstate(invalid="ignore", over="ignore"):
             for l, (z, a) in enumerate(zip(self.zs, self.activations[1:]), start=1):
                 W = self.weights[f"W{l}"]
                 n_params = W.size + W.shape[0] * (2 if f"gamma{l}" in self.weights else 1)  # b, or γ and β
-                rows.append({
-                    "layer": self.layer_name(l), "units": len(z), "weights": n_params,
-                    "mean z": float(np.mean(z)), "std z": float(np.std(z)), "min a": float(np.min(a)),
-                    "max a": float(np.max(a)), "a = 0 (%)": 100 * float(np.mean(a == 0)),
-                    "‖W‖": float(np.linalg.norm(W)),
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "layer": self.layer_name(l),
+                        "units": len(z),
+                        "weights": n_params,
+                        "mean z": float(np.mean(z)),
+                        "std z": float(np.std(z)),
+                        "min a": float(np.min(a)),
+                        "max a": float(np.max(a)),
+                        "a = 0 (%)": 100 * float(np.mean(a == 0)),
+                        "‖W‖": float(np.linalg.norm(W)),
+                    }
+                )
         return pd.DataFrame(rows)
 
 
@@ -141,10 +162,17 @@ def forward_trace(weights, activation, x, y):
         probs = mlp.forward(x[None])[0]  # (C,)
         loss = -float(log_softmax(mlp.zs[-1])[0, y]) + 0.0  # + 0.0: no −0 when p_y = 1
     return ForwardTrace(
-        x=x, y=y, activation=activation, weights=weights, zs=[z[0] for z in mlp.zs],
-        bn_outs=[u[0] for u in mlp.bn_outs], activations=[a[0] for a in mlp.activations], probs=probs, loss=loss,
+        x=x,
+        y=y,
+        activation=activation,
+        weights=weights,
+        zs=[z[0] for z in mlp.zs],
+        bn_outs=[u[0] for u in mlp.bn_outs],
+        activations=[a[0] for a in mlp.activations],
+        probs=probs,
+        loss=loss,
         mlp=mlp,
-    )  # fmt: skip
+    )
 
 
 def input_frame(data, x):
@@ -154,10 +182,15 @@ def input_frame(data, x):
     images only the first features are interesting, so callers usually show a few rows.
     """
     raw = data.to_raw(np.asarray(x)[None, :])[0]
-    return pd.DataFrame({
-        "feature": [f"x{sub(i)}" for i in range(len(x))], "raw": raw, "mean": data.mean * data.raw_scale,
-        "std": data.std * data.raw_scale, "standardized": np.asarray(x, dtype=np.float64),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "feature": [f"x{sub(i)}" for i in range(len(x))],
+            "raw": raw,
+            "mean": data.mean * data.raw_scale,
+            "std": data.std * data.raw_scale,
+            "standardized": np.asarray(x, dtype=np.float64),
+        }
+    )
 
 
 def _finite_or_nan(v):

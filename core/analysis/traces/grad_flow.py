@@ -18,14 +18,19 @@ from core.training.trainer import Trainer, TrainingDiverged
 def _first(data, n_train, n_other=1):
     """``data`` cut to its first n_train training samples (already shuffled) and n_other of the rest."""
     return replace(
-        data, X_train=data.X_train[:n_train], y_train=data.y_train[:n_train],
-        X_val=data.X_val[:n_other], y_val=data.y_val[:n_other],
-        X_test=data.X_test[:n_other], y_test=data.y_test[:n_other],
-    )  # fmt: skip
+        data,
+        X_train=data.X_train[:n_train],
+        y_train=data.y_train[:n_train],
+        X_val=data.X_val[:n_other],
+        y_val=data.y_val[:n_other],
+        X_test=data.X_test[:n_other],
+        y_test=data.y_test[:n_other],
+    )
 
 
-def gradient_norms_by_depth(data, activations=("sigmoid", "elu"), depth=8, width=32, steps=30, seed=0, lr=0.1,
-                            batch_size=64):  # fmt: skip
+def gradient_norms_by_depth(
+    data, activations=("sigmoid", "elu"), depth=8, width=32, steps=30, seed=0, lr=0.1, batch_size=64
+):
     """Train a depth × width MLP per activation for a few SGD steps and record ‖∂L/∂W^l‖ at each.
 
     Every run starts from the same seeded Kaiming weights and sees the same mini-batches (the
@@ -47,8 +52,16 @@ def gradient_norms_by_depth(data, activations=("sigmoid", "elu"), depth=8, width
     frames = []
     for activation in activations:
         epochs = min(500, math.ceil(steps / math.ceil(n_train / batch_size)))
-        config = TrainConfig(hidden_dims=(width,) * depth, activation=activation, lr=lr, batch_size=batch_size,
-                             epochs=epochs, seed=seed, dtype="float64", track_grad_norms=True)  # fmt: skip
+        config = TrainConfig(
+            hidden_dims=(width,) * depth,
+            activation=activation,
+            lr=lr,
+            batch_size=batch_size,
+            epochs=epochs,
+            seed=seed,
+            dtype="float64",
+            track_grad_norms=True,
+        )
         trainer = Trainer(small, config)
         try:
             for _ in range(steps):
